@@ -1,0 +1,46 @@
+# Everyday entry points. `make run` and `make test` first install missing Debian packages
+# (scripts/setup.sh, idempotent), then configure and build into $(BUILD).
+BUILD ?= build
+JOBS ?= $(shell nproc)
+MANIFEST ?= manifests/demo.toml
+RUN ?=
+XMTF = $(BUILD)/bin/xmtf
+
+.PHONY: setup build test run plan submit status resubmit cancel report bench clean
+
+setup:
+	@scripts/setup.sh
+
+build: setup
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+test: build
+	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS) --timeout 900
+
+run: build
+	$(XMTF) run $(MANIFEST)
+
+plan: build
+	$(XMTF) plan $(MANIFEST)
+
+submit: build
+	$(XMTF) submit $(MANIFEST)
+
+status: build
+	$(XMTF) status $(if $(RUN),$(RUN),$(MANIFEST))
+
+resubmit: build
+	$(XMTF) resubmit $(if $(RUN),$(RUN),$(MANIFEST)) $(if $(STAGE),--stage $(STAGE))
+
+cancel: build
+	$(XMTF) cancel $(if $(RUN),$(RUN),$(MANIFEST))
+
+report: build
+	$(XMTF) status $(if $(RUN),$(RUN),$(MANIFEST))
+
+bench: build
+	@for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b; done
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,46 @@
+#pragma once
+// File helpers with crash safety: every output is written to a temporary name in the same
+// folder, fsync'd, then renamed over the final name (and the folder fsync'd), so a reader sees
+// either the old file or the complete new one, never a torn one.
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace xmtf {
+
+namespace fs = std::filesystem;
+
+std::string read_file(const fs::path& path);
+void write_file_atomic(const fs::path& path, std::string_view contents);
+void fsync_directory(const fs::path& directory);
+
+// Streaming counterpart of write_file_atomic: write() many times, then commit(). Destroyed
+// without commit() (an exception, a crash) it removes its temporary file and leaves the final
+// name untouched.
+class AtomicFile {
+ public:
+  explicit AtomicFile(fs::path final_path);
+  ~AtomicFile();
+  AtomicFile(const AtomicFile&) = delete;
+  AtomicFile& operator=(const AtomicFile&) = delete;
+
+  void write(std::string_view bytes);
+  void commit();
+  std::FILE* stream() { return file_; }
+  const fs::path& temp_path() const { return temp_path_; }
+  const fs::path& final_path() const { return final_path_; }
+  std::uint64_t bytes_written() const { return bytes_written_; }
+
+ private:
+  fs::path final_path_;
+  fs::path temp_path_;
+  std::FILE* file_ = nullptr;
+  std::uint64_t bytes_written_ = 0;
+  bool committed_ = false;
+};
+
+// A unique temporary name next to final_path ("name.tmp.<pid>.<counter>").
+fs::path temp_path_beside(const fs::path& final_path);
+
+}  // namespace xmtf
