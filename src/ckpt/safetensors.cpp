@@ -1,0 +1,312 @@
+#include "ckpt/safetensors.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+
+namespace xmtf::ckpt {
+
+using Json = nlohmann::json;
+
+const char* dtype_name(DType dtype) {
+  switch (dtype) {
+    case DType::f32: return "F32";
+    case DType::f16: return "F16";
+    case DType::bf16: return "BF16";
+    case DType::f64: return "F64";
+    case DType::i32: return "I32";
+    case DType::i64: return "I64";
+    case DType::u8: return "U8";
+  }
+  return "?";
+}
+
+DType parse_dtype(const std::string& name, const std::string& context) {
+  for (DType d : {DType::f32, DType::f16, DType::bf16, DType::f64, DType::i32, DType::i64, DType::u8}) {
+    if (name == dtype_name(d)) return d;
+  }
+  fail("{}: unsupported dtype '{}' (supported: F32 F16 BF16 F64 I32 I64 U8)", context, name);
+}
+
+std::size_t dtype_size(DType dtype) {
+  switch (dtype) {
+    case DType::f32: case DType::i32: return 4;
+    case DType::f16: case DType::bf16: return 2;
+    case DType::f64: case DType::i64: return 8;
+    case DType::u8: return 1;
+  }
+  return 0;
+}
+
+std::int64_t TensorInfo::numel() const {
+  std::int64_t n = 1;
+  for (std::int64_t d : shape) n *= d;
+  return n;
+}
+
+std::uint16_t f32_to_bf16(float value) {
+  std::uint32_t bits = std::bit_cast<std::uint32_t>(value);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<std::uint16_t>((bits >> 16) | 0x40);  // NaN
+  bits += 0x7fffu + ((bits >> 16) & 1u);  // round to nearest even
+  return static_cast<std::uint16_t>(bits >> 16);
+}
+
+float bf16_to_f32(std::uint16_t bits) {
+  return std::bit_cast<float>(static_cast<std::uint32_t>(bits) << 16);
+}
+
+std::uint16_t f32_to_f16(float value) {
+  return std::bit_cast<std::uint16_t>(static_cast<_Float16>(value));
+}
+
+float f16_to_f32(std::uint16_t bits) {
+  return static_cast<float>(std::bit_cast<_Float16>(bits));
+}
+
+SafetensorsFile::SafetensorsFile(const fs::path& path) : path_(path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail("{}: cannot open: {}", path.string(), errno_text(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    ::close(fd);
+    fail("{}: cannot stat: {}", path.string(), errno_text(errno));
+  }
+  map_size_ = static_cast<std::size_t>(st.st_size);
+  if (map_size_ < 8) {
+    ::close(fd);
+    fail("{}: {} bytes is too short for a safetensors file", path.string(), map_size_);
+  }
+  void* mapped = ::mmap(nullptr, map_size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  ::close(fd);
+  if (mapped == MAP_FAILED) fail("{}: mmap failed: {}", path.string(), errno_text(errno));
+  map_ = static_cast<const std::uint8_t*>(mapped);
+  try {
+    parse_header();
+  } catch (...) {
+    ::munmap(mapped, map_size_);
+    map_ = nullptr;
+    throw;
+  }
+}
+
+void SafetensorsFile::parse_header() {
+  const fs::path& path = path_;
+
+  std::uint64_t header_size = 0;
+  std::memcpy(&header_size, map_, 8);  // little-endian host (x86-64, aarch64)
+  if (header_size > map_size_ - 8) {
+    fail("{}: header length {} exceeds the file size {} (truncated or not safetensors)",
+         path.string(), header_size, map_size_);
+  }
+  data_ = map_ + 8 + header_size;
+  const std::uint64_t data_size = map_size_ - 8 - header_size;
+  Json header;
+  try {
+    header = Json::parse(std::string_view(reinterpret_cast<const char*>(map_ + 8), header_size));
+  } catch (const Json::parse_error& e) {
+    fail("{}: header is not valid JSON: {}", path.string(), e.what());
+  }
+  try {
+    for (auto& [name, value] : header.items()) {
+      if (name == "__metadata__") {
+        for (auto& [key, text] : value.items()) metadata_[key] = text.is_string() ? text.get<std::string>() : text.dump();
+        continue;
+      }
+      TensorInfo info;
+      info.name = name;
+      info.dtype = parse_dtype(value.at("dtype").get<std::string>(), path.string() + ": " + name);
+      info.shape = value.at("shape").get<std::vector<std::int64_t>>();
+      const auto offsets = value.at("data_offsets").get<std::vector<std::uint64_t>>();
+      if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size) {
+        fail("{}: tensor '{}' has data_offsets outside the data section ({} bytes)", path.string(), name, data_size);
+      }
+      info.begin = offsets[0];
+      info.end = offsets[1];
+      if (static_cast<std::uint64_t>(info.numel()) * dtype_size(info.dtype) != info.end - info.begin) {
+        fail("{}: tensor '{}' has {} bytes but {} x shape needs {}", path.string(), name,
+             info.end - info.begin, dtype_name(info.dtype), info.numel() * dtype_size(info.dtype));
+      }
+      tensors_.emplace(name, std::move(info));
+    }
+  } catch (const Json::exception& e) {
+    fail("{}: malformed header: {}", path.string(), e.what());
+  }
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  if (map_ != nullptr) ::munmap(const_cast<std::uint8_t*>(map_), map_size_);
+  map_ = nullptr;
+}
+
+const TensorInfo& SafetensorsFile::info(const std::string& name) const {
+  auto it = tensors_.find(name);
+  if (it == tensors_.end()) fail("{}: no tensor named '{}'", path_.string(), name);
+  return it->second;
+}
+
+std::span<const std::uint8_t> SafetensorsFile::bytes(const std::string& name) const {
+  const TensorInfo& t = info(name);
+  return {data_ + t.begin, static_cast<std::size_t>(t.end - t.begin)};
+}
+
+void SafetensorsFile::read_f32(const std::string& name, std::span<float> out) const {
+  const TensorInfo& t = info(name);
+  const auto n = static_cast<std::size_t>(t.numel());
+  if (out.size() != n) fail("{}: tensor '{}' has {} elements, expected {}", path_.string(), name, n, out.size());
+  const std::uint8_t* src = data_ + t.begin;
+  for (std::size_t i = 0; i < n; ++i) {
+    switch (t.dtype) {
+      case DType::f32: { float v; std::memcpy(&v, src + 4 * i, 4); out[i] = v; break; }
+      case DType::f64: { double v; std::memcpy(&v, src + 8 * i, 8); out[i] = static_cast<float>(v); break; }
+      case DType::bf16: { std::uint16_t v; std::memcpy(&v, src + 2 * i, 2); out[i] = bf16_to_f32(v); break; }
+      case DType::f16: { std::uint16_t v; std::memcpy(&v, src + 2 * i, 2); out[i] = f16_to_f32(v); break; }
+      default: fail("{}: tensor '{}' is {}, not a floating type", path_.string(), name, dtype_name(t.dtype));
+    }
+  }
+}
+
+std::vector<float> SafetensorsFile::read_f32(const std::string& name) const {
+  std::vector<float> out(static_cast<std::size_t>(info(name).numel()));
+  read_f32(name, out);
+  return out;
+}
+
+std::vector<std::int32_t> SafetensorsFile::read_i32(const std::string& name) const {
+  const TensorInfo& t = info(name);
+  std::vector<std::int32_t> out(static_cast<std::size_t>(t.numel()));
+  const std::uint8_t* src = data_ + t.begin;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (t.dtype == DType::i32) {
+      std::memcpy(&out[i], src + 4 * i, 4);
+    } else if (t.dtype == DType::i64) {
+      std::int64_t v;
+      std::memcpy(&v, src + 8 * i, 8);
+      out[i] = static_cast<std::int32_t>(v);
+    } else {
+      fail("{}: tensor '{}' is {}, not I32/I64", path_.string(), name, dtype_name(t.dtype));
+    }
+  }
+  return out;
+}
+
+void SafetensorsWriter::add_raw(const std::string& name, DType dtype, std::vector<std::int64_t> shape,
+                                std::span<const std::uint8_t> bytes) {
+  TensorInfo info;
+  info.name = name;
+  info.dtype = dtype;
+  info.shape = std::move(shape);
+  if (static_cast<std::uint64_t>(info.numel()) * dtype_size(dtype) != bytes.size()) {
+    fail("safetensors writer: tensor '{}' shape and byte count disagree", name);
+  }
+  info.begin = data_.size();
+  data_.insert(data_.end(), bytes.begin(), bytes.end());
+  info.end = data_.size();
+  tensors_.push_back(std::move(info));
+}
+
+void SafetensorsWriter::add_f32(const std::string& name, std::vector<std::int64_t> shape,
+                                std::span<const float> data, DType stored_as) {
+  std::vector<std::uint8_t> bytes;
+  if (stored_as == DType::f32) {
+    bytes.resize(data.size() * 4);
+    std::memcpy(bytes.data(), data.data(), bytes.size());
+  } else if (stored_as == DType::bf16 || stored_as == DType::f16) {
+    bytes.resize(data.size() * 2);
+    for (std::size_t i = 0; i < data.size(); ++i) {
+      const std::uint16_t v = stored_as == DType::bf16 ? f32_to_bf16(data[i]) : f32_to_f16(data[i]);
+      std::memcpy(bytes.data() + 2 * i, &v, 2);
+    }
+  } else {
+    fail("safetensors writer: cannot store '{}' as {}", name, dtype_name(stored_as));
+  }
+  add_raw(name, stored_as, std::move(shape), bytes);
+}
+
+void SafetensorsWriter::add_i32(const std::string& name, std::vector<std::int64_t> shape,
+                                std::span<const std::int32_t> data) {
+  add_raw(name, DType::i32, std::move(shape),
+          {reinterpret_cast<const std::uint8_t*>(data.data()), data.size() * 4});
+}
+
+std::uint64_t SafetensorsWriter::write(const fs::path& path) const {
+  Json header = Json::object();
+  if (!metadata_.empty()) header["__metadata__"] = metadata_;
+  for (const TensorInfo& t : tensors_) {
+    header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {t.begin, t.end}}};
+  }
+  std::string text = header.dump();
+  while ((8 + text.size()) % 8 != 0) text.push_back(' ');  // data section 8-byte aligned
+  const std::uint64_t header_size = text.size();
+  AtomicFile file(path);
+  file.write(std::string_view(reinterpret_cast<const char*>(&header_size), 8));
+  file.write(text);
+  file.write(std::string_view(reinterpret_cast<const char*>(data_.data()), data_.size()));
+  const std::uint64_t total = file.bytes_written();
+  file.commit();
+  return total;
+}
+
+SafetensorsCollection::SafetensorsCollection(const fs::path& file_or_folder) {
+  std::vector<fs::path> paths;
+  std::map<std::string, std::string> weight_map;
+  if (fs::is_directory(file_or_folder)) {
+    const fs::path index = file_or_folder / "model.safetensors.index.json";
+    const fs::path single = file_or_folder / "model.safetensors";
+    if (fs::exists(single)) {
+      paths.push_back(single);
+    } else if (fs::exists(index)) {
+      Json object;
+      try {
+        object = Json::parse(read_file(index));
+        weight_map = object.at("weight_map").get<std::map<std::string, std::string>>();
+      } catch (const Json::exception& e) {
+        fail("{}: not a valid safetensors index: {}", index.string(), e.what());
+      }
+      std::map<std::string, bool> seen;
+      for (const auto& [name, file] : weight_map) {
+        if (!seen[file]) paths.push_back(file_or_folder / file);
+        seen[file] = true;
+      }
+    } else {
+      fail("{}: neither model.safetensors nor model.safetensors.index.json found", file_or_folder.string());
+    }
+  } else {
+    paths.push_back(file_or_folder);
+  }
+  for (const fs::path& path : paths) {
+    files_.push_back(std::make_unique<SafetensorsFile>(path));
+    for (const auto& [name, info] : files_.back()->tensors()) {
+      if (!file_index_.emplace(name, files_.size() - 1).second) {
+        fail("{}: tensor '{}' appears in two shards", path.string(), name);
+      }
+    }
+  }
+  for (const auto& [name, file] : weight_map) {
+    if (!file_index_.count(name)) fail("{}: index names tensor '{}' that {} lacks", file_or_folder.string(), name, file);
+  }
+}
+
+std::vector<std::string> SafetensorsCollection::names() const {
+  std::vector<std::string> out;
+  for (const auto& [name, index] : file_index_) out.push_back(name);
+  return out;
+}
+
+bool SafetensorsCollection::contains(const std::string& name) const { return file_index_.count(name) != 0; }
+
+const SafetensorsFile& SafetensorsCollection::file_of(const std::string& name) const {
+  auto it = file_index_.find(name);
+  if (it == file_index_.end()) fail("no tensor named '{}' in the checkpoint", name);
+  return *files_[it->second];
+}
+
+}  // namespace xmtf::ckpt

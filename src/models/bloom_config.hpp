@@ -1,0 +1,36 @@
+#pragma once
+// BLOOM hyper-parameters, read from a HuggingFace config.json. Accepts both the current key names
+// (hidden_size, n_head, n_layer) and the old ones that bloomz-560m's file really uses (n_embed,
+// num_attention_heads, num_hidden_layers).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+namespace xmtf::models {
+
+struct BloomConfig {
+  std::int64_t vocab_size = 250880;
+  std::int64_t hidden_size = 64;
+  std::int64_t n_layer = 2;
+  std::int64_t n_head = 8;
+  double layer_norm_epsilon = 1e-5;
+  double initializer_range = 0.02;
+  std::int64_t seq_length = 2048;  // informational; training sets its own seq_len
+  std::int32_t bos_token_id = 1;
+  std::int32_t eos_token_id = 2;
+  std::int32_t pad_token_id = 3;
+  std::int32_t unk_token_id = 0;
+
+  std::int64_t head_dim() const { return hidden_size / n_head; }
+  std::int64_t ffn_hidden_size() const { return 4 * hidden_size; }
+  // Throws xmtf::Error when the shape is impossible (hidden not divisible by heads, ...).
+  void validate(const std::string& origin) const;
+};
+
+// Parses config.json text; `origin` (a path) is named in error messages.
+BloomConfig parse_bloom_config(const std::string& json_text, const std::string& origin);
+BloomConfig load_bloom_config(const std::filesystem::path& path);
+// A config.json that transformers loads as BloomForCausalLM (current key names).
+std::string bloom_config_to_json(const BloomConfig& config);
+
+}  // namespace xmtf::models
