@@ -1,0 +1,182 @@
+// xmtf-shard: xP3 language folders -> validated, size-capped JSON-lines shards (MPI).
+// The steps and their file formats are in src/data/shard.hpp and docs/data.md; this file only
+// parses options and runs the steps on every rank with a barrier (an agreement on success)
+// between them.
+#include <mpi.h>
+
+#include <functional>
+
+#include "core/cli.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/progress.hpp"
+#include "core/text.hpp"
+#include "data/mixture.hpp"
+#include "data/shard.hpp"
+
+namespace {
+
+using namespace xmtf;
+using namespace xmtf::data;
+
+struct World {
+  int rank = 0;
+  int size = 1;
+
+  // Runs this rank's share of a step; true on every rank only when it succeeded on every rank.
+  // A rank that fails logs why and still reaches the collective, so no rank hangs.
+  bool step(const std::function<void()>& work) const {
+    int ok = 1;
+    try {
+      work();
+    } catch (const std::exception& e) {
+      log::error("{}", e.what());
+      ok = 0;
+    }
+    int all_ok = 0;
+    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    return all_ok == 1;
+  }
+};
+
+int shard(const ShardOptions& options, const World& world) {
+  std::vector<LanguageInput> all_inputs;
+  if (!world.step([&] { all_inputs = discover_inputs(options.input_dir, options.languages); })) return 1;
+
+  std::vector<LanguageInput> inputs;  // the languages still to do
+  for (LanguageInput& input : all_inputs) {
+    if (language_up_to_date(options, input)) {
+      if (world.rank == 0) log::info("{}: up to date, skipped", input.language);
+    } else {
+      inputs.push_back(std::move(input));
+    }
+  }
+  if (inputs.empty()) return world.step([&] {
+           if (world.rank == 0) write_run_index(options);
+         }) ? 0 : 1;
+  if (world.rank == 0)
+    for (const LanguageInput& input : inputs) invalidate_language(options, input);
+
+  // Step 1: validate chunks.
+  std::vector<ChunkTask> chunks = plan_chunks(inputs, options.chunk_bytes);
+  std::vector<std::uint64_t> chunk_costs;
+  for (const ChunkTask& task : chunks) chunk_costs.push_back(task.end - task.begin);
+  std::vector<int> chunk_owner = assign_balanced(chunk_costs, world.size);
+  std::uint64_t my_bytes = 0;
+  for (std::size_t i = 0; i < chunks.size(); ++i)
+    if (chunk_owner[i] == world.rank) my_bytes += chunk_costs[i];
+  log::info("validating {} of {} in {} languages ({} chunks in all)", format_bytes(static_cast<double>(my_bytes)),
+              format_bytes(static_cast<double>(std::accumulate(chunk_costs.begin(), chunk_costs.end(), std::uint64_t{0}))),
+              inputs.size(), chunks.size());
+  bool ok = world.step([&] {
+    Progress progress("validate", my_bytes, Progress::Unit::bytes);
+    for (std::size_t i = 0; i < chunks.size(); ++i) {
+      if (chunk_owner[i] != world.rank) continue;
+      run_chunk(options, inputs[chunks[i].language], chunks[i]);
+      progress.add(chunk_costs[i]);
+    }
+    progress.finish();
+  });
+  if (!ok) return 1;
+
+  // Too many bad lines: the language fails (its rejects.jsonl is still written).
+  std::vector<bool> too_bad(inputs.size(), false);
+  if (!world.step([&] {
+        for (std::size_t l = 0; l < inputs.size(); ++l) {
+          std::string problem = check_bad_fraction(options, inputs[l]);
+          too_bad[l] = !problem.empty();
+          if (too_bad[l] && world.rank == 0) log::error("{}", problem);
+        }
+      }))
+    return 1;
+
+  // Step 2: write parts.
+  std::vector<PartTask> parts;
+  if (!world.step([&] {
+        for (std::size_t l = 0; l < inputs.size(); ++l)
+          if (!too_bad[l])
+            for (PartTask& task : plan_parts(options, inputs, l)) parts.push_back(std::move(task));
+      }))
+    return 1;
+  std::vector<std::uint64_t> part_costs;
+  for (const PartTask& task : parts) part_costs.push_back(task.bytes);
+  std::vector<int> part_owner = assign_balanced(part_costs, world.size);
+  ok = world.step([&] {
+    for (std::size_t i = 0; i < parts.size(); ++i)
+      if (part_owner[i] == world.rank) run_part(options, inputs[parts[i].language], parts[i]);
+  });
+  if (!ok) return 1;
+
+  // Step 3: indexes.
+  std::vector<std::uint64_t> language_costs;
+  for (const LanguageInput& input : inputs) language_costs.push_back(input.bytes());
+  std::vector<int> language_owner = assign_balanced(language_costs, world.size);
+  ok = world.step([&] {
+    for (std::size_t l = 0; l < inputs.size(); ++l)
+      if (language_owner[l] == world.rank) {
+        finish_language(options, inputs[l], too_bad[l]);
+        if (!too_bad[l]) log::info("{}: done", inputs[l].language);
+      }
+  });
+  if (!ok) return 1;
+  if (!world.step([&] {
+        if (world.rank == 0) write_run_index(options);
+      }))
+    return 1;
+  return std::find(too_bad.begin(), too_bad.end(), true) == too_bad.end() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  MPI_Init(&argc, &argv);
+  World world;
+  MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &world.size);
+  xmtf::log::set_rank(world.rank, world.size);
+
+  ShardOptions options;
+  std::string languages, upsample;
+  std::uint64_t shuffle_seed = 0;
+  CLI::App app{
+      "Shard xP3 language folders (<input>/<lang>/*.jsonl) into validated, size-capped JSON-lines parts\n"
+      "<output>/<lang>/part-NNNNN.jsonl with <output>/<lang>/index.json, rejects.jsonl and a run-wide\n"
+      "<output>/index.json (sampling weights). Run alone or under mpiexec -n N: the output is the same\n"
+      "byte for byte. A rerun with unchanged inputs and options does nothing.",
+      "xmtf-shard"};
+  app.add_option("--input", options.input_dir, "folder of language folders (xP3 layout)")->required();
+  app.add_option("--output", options.output_dir, "shards folder")->required();
+  app.add_option("--languages", languages, "comma-separated languages (default: every folder of --input)");
+  app.add_option("--max-shard-bytes", options.max_shard_bytes, "most bytes per part (default 256 MiB)")
+      ->check(CLI::Range(std::uint64_t{2}, UINT64_MAX));
+  app.add_flag("--dedup", options.dedup,
+               "drop exact duplicate lines per language, first occurrence kept (a 128-bit hash per distinct line: "
+               "16-32 bytes of memory each)");
+  app.add_option("--shuffle-seed", shuffle_seed, "shuffle each language's lines with this seed");
+  app.add_option("--max-bad-fraction", options.max_bad_fraction,
+                 "fail a language when more than this fraction of its lines is rejected (default 0.01)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--max-per-prompt", options.max_per_prompt,
+                 "keep at most N examples per (dataset, template), like MAX_EXAMPLES_PER_DATASET_PROMPT (0: no cap)");
+  app.add_option("--validation-fraction", options.validation_fraction,
+                 "fraction of lines for validation-NNNNN.jsonl parts, chosen by a hash of the line (default 0)")
+      ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--upsample", upsample, "sampling weight factors, e.g. code=1.3 (BLOOMZ's code upsampling)");
+  app.add_option("--max-line-bytes", options.max_line_bytes, "longer lines are rejected without being loaded (default 64 MiB)")
+      ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX));
+  app.add_option("--chunk-bytes", options.chunk_bytes,
+                 "unit of work and of parallelism (default 64 MiB); part boundaries depend on it, ranks do not")
+      ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX));
+  add_logging_options(app);
+
+  int code = run_main(app, argc, argv, [&] {
+    if (!languages.empty())
+      for (const std::string& language : split(languages, ','))
+        if (!trim(language).empty()) options.languages.emplace_back(trim(language));
+    if (app.count("--shuffle-seed") > 0) options.shuffle_seed = shuffle_seed;
+    options.upsample = parse_upsample(upsample);
+    return shard(options, world);
+  });
+  MPI_Finalize();
+  return code;
+}
