@@ -1,0 +1,285 @@
+#include "hub/download.hpp"
+
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/sha256.hpp"
+#include "core/text.hpp"
+
+namespace xmtf::hub {
+namespace {
+
+std::uint64_t file_size_or_zero(const fs::path& path) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+void remove_quietly(const fs::path& path) {
+  std::error_code ignored;
+  fs::remove(path, ignored);
+}
+
+// Verifies the finished temporary file and renames it to the blob name; a bad file is deleted.
+void verify_and_install(const fs::path& temp, const fs::path& blob, const BlobRequest& request) {
+  std::string problem = verify_blob_file(temp, request.file);
+  if (!problem.empty()) {
+    remove_quietly(temp);
+    fail("{} ({} {}): {}; the downloaded file was deleted, rerun to fetch it again", request.file.path,
+         kind_name(request.context.repo->kind), request.context.repo->id, problem);
+  }
+  std::error_code ec;
+  fs::rename(temp, blob, ec);
+  if (ec) fail("cannot move {} to {}: {}", temp.string(), blob.string(), ec.message());
+  fsync_directory(blob.parent_path());
+}
+
+HttpRequest base_request(const HubClient& client, const std::string& url) {
+  HttpRequest request;
+  request.url = url;
+  request.bearer_token = client.settings().token;
+  return request;
+}
+
+// One stream into blobs/{etag}.incomplete, appending to what an earlier run (ours or
+// huggingface_hub's) left there.
+std::uint64_t download_sequential(HttpSession& session, const HubClient& client, const RepoCache& cache,
+                                  const BlobRequest& request, const DownloadOptions& options,
+                                  Progress& progress) {
+  const RemoteFile& file = request.file;
+  fs::path incomplete = cache.incomplete_path(file.blob_name());
+  std::FILE* out = std::fopen(incomplete.c_str(), "ab");
+  if (!out) fail("cannot open {}: {}", incomplete.string(), errno_text(errno));
+  std::uint64_t have = file_size_or_zero(incomplete);
+  if (have > file.size) {  // not a prefix of this file: start over
+    if (::ftruncate(::fileno(out), 0) != 0) fail("cannot truncate {}", incomplete.string());
+    have = 0;
+  }
+  if (have > 0) log::info("{}: resuming at {} of {}", file.path, format_bytes(have), format_bytes(file.size));
+
+  std::uint64_t downloaded = 0;
+  bool first_chunk = true;
+  bool write_failed = false;
+  bool too_long = false;
+  auto make_request = [&] {
+    HttpRequest http = base_request(client, request.url);
+    if (have > 0) http.range_first = have;
+    first_chunk = true;
+    http.sink = [&](long status, std::string_view bytes) {
+      if (first_chunk && status == 200 && have > 0) {  // the server ignored our Range
+        std::fflush(out);
+        if (::ftruncate(::fileno(out), 0) != 0) return !(write_failed = true);
+        have = 0;
+      }
+      first_chunk = false;
+      if (have + bytes.size() > file.size) return !(too_long = true);
+      if (std::fwrite(bytes.data(), 1, bytes.size(), out) != bytes.size()) return !(write_failed = true);
+      have += bytes.size();
+      downloaded += bytes.size();
+      progress.add(bytes.size());
+      return true;
+    };
+    return http;
+  };
+
+  HttpResponse response;
+  if (have < file.size || file.size == 0) {
+    response = perform_with_retries(session, options.retry, file.path, make_request);
+  } else {
+    response.status = 206;  // complete from an earlier run; only verification is left
+  }
+  bool flushed = std::fflush(out) == 0 && ::fsync(::fileno(out)) == 0;
+  std::fclose(out);
+  if (write_failed || !flushed) fail("cannot write {}: {}", incomplete.string(), errno_text(errno));
+  if (too_long) {
+    remove_quietly(incomplete);
+    fail("{}: the server sent more than the {} bytes the listing announced", file.path, file.size);
+  }
+  bool range_already_complete = response.status == 416 && have == file.size;
+  if (!response.ok() && !range_already_complete) throw Error(client.failure_message(response, request.context));
+  verify_and_install(incomplete, cache.blob_path(file.blob_name()), request);
+  return downloaded;
+}
+
+// Large files: the byte range split into parts fetched by several connections into
+// blobs/{etag}.xmtf-parts (not .incomplete: that name promises a contiguous prefix to
+// huggingface_hub). Finished part numbers are appended to .xmtf-parts.done so an interrupted
+// download resumes part by part.
+struct PartPlan {
+  std::uint64_t part_bytes;
+  std::size_t n_parts;
+};
+
+PartPlan plan_parts(std::uint64_t size, int parallel_ranges) {
+  std::uint64_t part_bytes = std::max<std::uint64_t>(8ull << 20, size / (4ull * parallel_ranges) + 1);
+  return {part_bytes, static_cast<std::size_t>((size + part_bytes - 1) / part_bytes)};
+}
+
+std::set<std::size_t> read_done_parts(const fs::path& path) {
+  std::set<std::size_t> done;
+  std::ifstream in(path);
+  for (std::size_t part; in >> part;) done.insert(part);
+  return done;
+}
+
+std::uint64_t download_parallel(const std::string& direct_url, const HubClient& client, const RepoCache& cache,
+                                const BlobRequest& request, const DownloadOptions& options, Progress& progress) {
+  const RemoteFile& file = request.file;
+  fs::path parts_path = cache.blob_path(file.blob_name() + ".xmtf-parts");
+  fs::path done_path = cache.blob_path(file.blob_name() + ".xmtf-parts.done");
+  int fd = ::open(parts_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) fail("cannot open {}: {}", parts_path.string(), errno_text(errno));
+  if (::ftruncate(fd, static_cast<off_t>(file.size)) != 0) fail("cannot size {}", parts_path.string());
+
+  PartPlan plan = plan_parts(file.size, options.parallel_ranges);
+  std::set<std::size_t> done = read_done_parts(done_path);
+  std::vector<std::size_t> todo;
+  for (std::size_t part = 0; part < plan.n_parts; ++part)
+    if (!done.count(part)) todo.push_back(part);
+  if (!done.empty()) log::info("{}: resuming, {} of {} parts already here", file.path, done.size(), plan.n_parts);
+
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::uint64_t> downloaded{0};
+  std::mutex failure_mutex;
+  std::string failure;
+  std::FILE* done_file = std::fopen(done_path.c_str(), "a");
+  if (!done_file) fail("cannot open {}: {}", done_path.string(), errno_text(errno));
+
+  auto worker = [&] {
+    HttpSession session;
+    for (std::size_t index; (index = next++) < todo.size();) {
+      std::size_t part = todo[index];
+      std::uint64_t first = part * plan.part_bytes;
+      std::uint64_t last = std::min(file.size, first + plan.part_bytes) - 1;
+      std::uint64_t position = first;
+      bool write_failed = false;
+      HttpResponse response = perform_with_retries(session, options.retry, file.path, [&] {
+        HttpRequest http = base_request(client, direct_url);
+        // A redirect target (the CDN) gets no token, as libcurl's redirect handling would do.
+        if (direct_url != request.url) http.bearer_token.reset();
+        http.range_first = position;
+        http.range_last = last;
+        http.sink = [&](long status, std::string_view bytes) {
+          if (status != 206 || position + bytes.size() > last + 1) return !(write_failed = true);
+          if (::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(position)) !=
+              static_cast<ssize_t>(bytes.size()))
+            return !(write_failed = true);
+          position += bytes.size();
+          downloaded += bytes.size();
+          progress.add(bytes.size());
+          return true;
+        };
+        return http;
+      });
+      std::lock_guard lock(failure_mutex);
+      if (!response.ok() || write_failed || position != last + 1) {
+        if (failure.empty())
+          failure = write_failed ? fmt::format("{}: bad range answer or write error at byte {}", file.path, position)
+                                 : client.failure_message(response, request.context);
+        next = todo.size();  // stop the other workers
+        return;
+      }
+      std::fprintf(done_file, "%zu\n", part);
+      std::fflush(done_file);
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < std::min<int>(options.parallel_ranges, static_cast<int>(todo.size())); ++i)
+    threads.emplace_back(worker);
+  for (auto& thread : threads) thread.join();
+  bool synced = ::fsync(fd) == 0;
+  ::close(fd);
+  std::fclose(done_file);
+  if (!failure.empty()) throw Error(failure);
+  if (!synced) fail("cannot flush {}: {}", parts_path.string(), errno_text(errno));
+  remove_quietly(done_path);
+  verify_and_install(parts_path, cache.blob_path(file.blob_name()), request);
+  return downloaded;
+}
+
+// Parallel ranges pay off only for big files on a server that honours Range: asks for the
+// first byte (following the redirect to the CDN) and returns the final URL if it answered 206.
+std::optional<std::string> range_capable_url(HttpSession& session, const HubClient& client,
+                                             const BlobRequest& request, const DownloadOptions& options) {
+  HttpResponse probe = perform_with_retries(session, options.retry, request.file.path, [&] {
+    HttpRequest http = base_request(client, request.url);
+    http.range_first = 0;
+    http.range_last = 0;
+    http.sink = [](long status, std::string_view) { return status == 206; };  // no whole file
+    return http;
+  });
+  if (probe.aborted_by_sink && probe.status == 200) return std::nullopt;
+  if (!probe.ok()) throw Error(client.failure_message(probe, request.context));
+  if (probe.status != 206) return std::nullopt;
+  return probe.effective_url;
+}
+
+}  // namespace
+
+std::string git_blob_sha1_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("cannot open {}: {}", path.string(), errno_text(errno));
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(context.get(), EVP_sha1(), nullptr);
+  std::string header = fmt::format("blob {}", fs::file_size(path));
+  EVP_DigestUpdate(context.get(), header.data(), header.size() + 1);  // with its '\0'
+  std::vector<char> buffer(1 << 20);
+  while (in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+    EVP_DigestUpdate(context.get(), buffer.data(), static_cast<std::size_t>(in.gcount()));
+  }
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_DigestFinal_ex(context.get(), digest, &length);
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return hex;
+}
+
+std::string verify_blob_file(const fs::path& path, const RemoteFile& file) {
+  std::uint64_t size = file_size_or_zero(path);
+  if (size != file.size) return fmt::format("size mismatch: {} bytes, expected {}", size, file.size);
+  if (file.is_lfs()) {
+    std::string actual = sha256_file(path);
+    if (actual != file.lfs_sha256)
+      return fmt::format("sha256 mismatch: got {}, expected {} (corrupted download)", actual, file.lfs_sha256);
+  } else {
+    std::string actual = git_blob_sha1_file(path);
+    if (actual != file.git_oid)
+      return fmt::format("checksum mismatch: git blob id {}, expected {} (corrupted download)", actual, file.git_oid);
+  }
+  return "";
+}
+
+std::uint64_t download_blob(HttpSession& session, const HubClient& client, const RepoCache& cache,
+                            const BlobRequest& request, const DownloadOptions& options, Progress& progress) {
+  const RemoteFile& file = request.file;
+  fs::path blob = cache.blob_path(file.blob_name());
+  fs::create_directories(blob.parent_path());
+  FileLock lock(cache.lock_path(file.blob_name()));
+  if (file_size_or_zero(blob) == file.size && fs::exists(blob)) return 0;  // another process made it meanwhile
+
+  bool resuming_parts = fs::exists(cache.blob_path(file.blob_name() + ".xmtf-parts"));
+  bool big = options.parallel_ranges > 1 && file.size >= options.parallel_min_bytes;
+  if (resuming_parts || (big && file_size_or_zero(cache.incomplete_path(file.blob_name())) == 0)) {
+    if (auto direct_url = range_capable_url(session, client, request, options))
+      return download_parallel(*direct_url, client, cache, request, options, progress);
+    log::info("{}: the server does not serve ranges; one stream", file.path);
+    remove_quietly(cache.blob_path(file.blob_name() + ".xmtf-parts"));
+    remove_quietly(cache.blob_path(file.blob_name() + ".xmtf-parts.done"));
+  }
+  return download_sequential(session, client, cache, request, options, progress);
+}
+
+}  // namespace xmtf::hub

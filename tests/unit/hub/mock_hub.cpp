@@ -1,0 +1,307 @@
+#include "mock_hub.hpp"
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+#include <openssl/evp.h>
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+
+#include <fmt/format.h>
+
+namespace xmtf::test {
+namespace {
+
+std::string digest_hex(const EVP_MD* algorithm, const std::string& bytes) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &length, algorithm, nullptr);
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
+  return hex;
+}
+
+std::string lfs_pointer(const MockFile& file) {
+  return fmt::format("version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n", sha256_of(file.content),
+                     file.content.size());
+}
+
+struct Faults {
+  int cut = 0;
+  int status_500 = 0;
+  int status_429 = 0;
+  int retry_after_seconds = 1;
+  bool corrupt = false;
+};
+
+}  // namespace
+
+std::string sha256_of(const std::string& bytes) { return digest_hex(EVP_sha256(), bytes); }
+
+std::string git_blob_sha1_of(const std::string& bytes) {
+  std::string object = "blob " + std::to_string(bytes.size());
+  object.push_back('\0');
+  return digest_hex(EVP_sha1(), object + bytes);
+}
+
+struct MockHub::State {
+  mutable std::mutex mutex;
+  std::vector<MockRepo> repos;
+  std::string token;
+  int tree_page_size = 1000;
+  std::map<std::string, Faults> faults;
+  std::vector<RecordedRequest> recorded;
+  httplib::Server hub;
+  httplib::Server cdn;
+  int hub_port = 0;
+  int cdn_port = 0;
+  std::thread hub_thread;
+  std::thread cdn_thread;
+
+  // Several MockRepo entries may share an id: one per revision of the same repo.
+  bool repo_exists(const std::string& kind, const std::string& id) const {
+    for (const auto& repo : repos)
+      if (repo.kind == kind && repo.id == id) return true;
+    return false;
+  }
+
+  const MockRepo* find_revision(const std::string& kind, const std::string& id, const std::string& revision) const {
+    for (const auto& repo : repos)
+      if (repo.kind == kind && repo.id == id && (revision == repo.branch || revision == repo.commit)) return &repo;
+    return nullptr;
+  }
+
+  // Checks repo, token and revision; on failure fills res and returns nullptr.
+  const MockRepo* authorize(const httplib::Request& req, httplib::Response& res, const std::string& kind,
+                            const std::string& id, const std::string& revision) const {
+    if (!repo_exists(kind, id)) {
+      res.status = 404;
+      res.set_header("X-Error-Code", "RepoNotFound");
+      res.set_header("X-Error-Message", "Repository not found");
+      return nullptr;
+    }
+    const MockRepo* repo = find_revision(kind, id, revision);
+    std::string authorization = req.get_header_value("Authorization");
+    if (repo && repo->requires_token && authorization != "Bearer " + token) {
+      res.status = 401;
+      res.set_header("X-Error-Message", authorization.empty() ? "Access to this repo is restricted."
+                                                              : "Invalid credentials in Authorization header");
+      return nullptr;
+    }
+    if (!repo) {
+      res.status = 404;
+      res.set_header("X-Error-Code", "RevisionNotFound");
+      res.set_header("X-Error-Message", "Invalid rev id: " + revision);
+      return nullptr;
+    }
+    return repo;
+  }
+
+  // Sends content, unless a fault armed for this repo path says otherwise.
+  void serve_content(httplib::Response& res, const std::string& path, const std::string& content) {
+    std::lock_guard lock(mutex);
+    Faults& fault = faults[path];
+    if (fault.status_500 > 0) {
+      --fault.status_500;
+      res.status = 500;
+      res.set_content("Internal Error", "text/plain");
+      return;
+    }
+    if (fault.status_429 > 0) {
+      --fault.status_429;
+      res.status = 429;
+      res.set_header("Retry-After", std::to_string(fault.retry_after_seconds));
+      res.set_content("Too Many Requests", "text/plain");
+      return;
+    }
+    res.set_header("Accept-Ranges", "bytes");
+    std::string body = content;
+    if (fault.corrupt && !body.empty()) body[body.size() / 2] ^= 0x5a;
+    if (fault.cut > 0) {
+      --fault.cut;
+      res.set_content_provider(body.size(), "application/octet-stream",
+                               [body](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+                                 sink.write(body.data() + offset, length / 2);
+                                 return false;  // drop the connection half-way
+                               });
+      return;
+    }
+    res.set_content(body, "application/octet-stream");  // httplib answers Range with 206
+  }
+
+  // Recorded before routing, so a request is in the log before its client can see the answer.
+  httplib::Server::HandlerResponse record(const std::string& server, const httplib::Request& req) {
+    std::lock_guard lock(mutex);
+    recorded.push_back({server, req.method, req.path, req.get_header_value("Range"),
+                        req.get_header_value("Authorization")});
+    return httplib::Server::HandlerResponse::Unhandled;
+  }
+
+  void handle_revision(const httplib::Request& req, httplib::Response& res) {
+    std::string kind = req.matches[1] == "models" ? "model" : "dataset";
+    std::string id = std::string(req.matches[2]) + "/" + std::string(req.matches[3]);
+    const MockRepo* repo = authorize(req, res, kind, id, req.matches[4]);
+    if (!repo) return;
+    nlohmann::json siblings = nlohmann::json::array();
+    for (const auto& file : repo->files) siblings.push_back({{"rfilename", file.path}});
+    nlohmann::json info = {{"id", repo->id}, {"sha", repo->commit}, {"siblings", siblings}};
+    res.set_content(info.dump(), "application/json");
+  }
+
+  void handle_tree(const httplib::Request& req, httplib::Response& res) {
+    std::string kind = req.matches[1] == "models" ? "model" : "dataset";
+    std::string id = std::string(req.matches[2]) + "/" + std::string(req.matches[3]);
+    std::string revision = req.matches[4];
+    const MockRepo* repo = authorize(req, res, kind, id, revision);
+    if (!repo) return;
+    if (req.get_param_value("recursive") != "true") {
+      res.status = 400;
+      res.set_content("this mock serves recursive listings only", "text/plain");
+      return;
+    }
+    // The listing as the hub gives it: folders and files, LFS files with their pointer's oid.
+    nlohmann::json entries = nlohmann::json::array();
+    std::set<std::string> folders;
+    for (const auto& file : repo->files) {
+      for (auto slash = file.path.find('/'); slash != std::string::npos; slash = file.path.find('/', slash + 1)) {
+        std::string folder = file.path.substr(0, slash);
+        if (folders.insert(folder).second)
+          entries.push_back({{"type", "directory"}, {"oid", git_blob_sha1_of(folder)}, {"size", 0}, {"path", folder}});
+      }
+      nlohmann::json entry = {{"type", "file"}, {"size", file.content.size()}, {"path", file.path}};
+      if (file.lfs) {
+        std::string pointer = lfs_pointer(file);
+        entry["oid"] = git_blob_sha1_of(pointer);
+        entry["lfs"] = {{"oid", sha256_of(file.content)}, {"size", file.content.size()}, {"pointerSize", pointer.size()}};
+      } else {
+        entry["oid"] = git_blob_sha1_of(file.content);
+      }
+      entries.push_back(entry);
+    }
+    std::size_t first = req.has_param("cursor") ? std::stoul(req.get_param_value("cursor")) : 0;
+    std::size_t page_size = static_cast<std::size_t>(tree_page_size);
+    nlohmann::json page = nlohmann::json::array();
+    for (std::size_t i = first; i < entries.size() && i < first + page_size; ++i) page.push_back(entries[i]);
+    if (first + page_size < entries.size())
+      res.set_header("Link", fmt::format("<http://127.0.0.1:{}{}?recursive=true&cursor={}>; rel=\"next\"", hub_port,
+                                         req.path, first + page_size));
+    res.set_content(page.dump(), "application/json");
+  }
+
+  void handle_resolve(const httplib::Request& req, httplib::Response& res) {
+    std::string kind = req.matches[1].length() > 0 ? "dataset" : "model";
+    std::string id = std::string(req.matches[2]) + "/" + std::string(req.matches[3]);
+    const MockRepo* repo = authorize(req, res, kind, id, req.matches[4]);
+    if (!repo) return;
+    std::string path = req.matches[5];
+    for (const auto& file : repo->files) {
+      if (file.path != path) continue;
+      res.set_header("X-Repo-Commit", repo->commit);
+      if (file.lfs) {
+        std::string sha = sha256_of(file.content);
+        res.set_header("ETag", "\"" + git_blob_sha1_of(lfs_pointer(file)) + "\"");
+        res.set_header("X-Linked-Etag", "\"" + sha + "\"");
+        res.set_header("X-Linked-Size", std::to_string(file.content.size()));
+        res.set_redirect(fmt::format("http://127.0.0.1:{}/lfs/{}", cdn_port, sha), 302);
+      } else {
+        res.set_header("ETag", "\"" + git_blob_sha1_of(file.content) + "\"");
+        serve_content(res, file.path, file.content);
+      }
+      return;
+    }
+    res.status = 404;
+    res.set_header("X-Error-Code", "EntryNotFound");
+  }
+
+  void handle_cdn(const httplib::Request& req, httplib::Response& res) {
+    std::string sha = req.matches[1];
+    for (const auto& repo : repos)
+      for (const auto& file : repo.files)
+        if (file.lfs && sha256_of(file.content) == sha) return serve_content(res, file.path, file.content);
+    res.status = 404;
+  }
+};
+
+MockHub::MockHub() : state_(std::make_unique<State>()) {
+  State& s = *state_;
+  auto many_threads = [] { return new httplib::ThreadPool(64); };  // keep-alive clients hold threads
+  s.hub.new_task_queue = many_threads;
+  s.cdn.new_task_queue = many_threads;
+  s.hub.Get(R"(/api/(models|datasets)/([^/]+)/([^/]+)/revision/(.+))",
+            [&s](const httplib::Request& req, httplib::Response& res) { s.handle_revision(req, res); });
+  s.hub.Get(R"(/api/(models|datasets)/([^/]+)/([^/]+)/tree/(.+))",
+            [&s](const httplib::Request& req, httplib::Response& res) { s.handle_tree(req, res); });
+  s.hub.Get(R"(/(datasets/)?([^/]+)/([^/]+)/resolve/([^/]+)/(.+))",
+            [&s](const httplib::Request& req, httplib::Response& res) { s.handle_resolve(req, res); });
+  s.cdn.Get(R"(/lfs/([0-9a-f]+))", [&s](const httplib::Request& req, httplib::Response& res) { s.handle_cdn(req, res); });
+  s.hub.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response&) { return s.record("hub", req); });
+  s.cdn.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response&) { return s.record("cdn", req); });
+  s.hub_port = s.hub.bind_to_any_port("127.0.0.1");
+  s.cdn_port = s.cdn.bind_to_any_port("127.0.0.1");
+  if (s.hub_port <= 0 || s.cdn_port <= 0) throw std::runtime_error("mock hub: cannot bind 127.0.0.1");
+  // The sockets already listen; connections made before the loops start simply wait.
+  s.hub_thread = std::thread([&s] { s.hub.listen_after_bind(); });
+  s.cdn_thread = std::thread([&s] { s.cdn.listen_after_bind(); });
+}
+
+MockHub::~MockHub() {
+  state_->hub.stop();
+  state_->cdn.stop();
+  state_->hub_thread.join();
+  state_->cdn_thread.join();
+}
+
+std::string MockHub::endpoint() const { return fmt::format("http://127.0.0.1:{}", state_->hub_port); }
+
+void MockHub::add_repo(MockRepo repo) {
+  std::lock_guard lock(state_->mutex);
+  state_->repos.push_back(std::move(repo));
+}
+
+void MockHub::set_token(std::string token) {
+  std::lock_guard lock(state_->mutex);
+  state_->token = std::move(token);
+}
+
+void MockHub::set_tree_page_size(int entries) {
+  std::lock_guard lock(state_->mutex);
+  state_->tree_page_size = entries;
+}
+
+void MockHub::cut_next(const std::string& path, int times) {
+  std::lock_guard lock(state_->mutex);
+  state_->faults[path].cut = times;
+}
+
+void MockHub::fail_500_next(const std::string& path, int times) {
+  std::lock_guard lock(state_->mutex);
+  state_->faults[path].status_500 = times;
+}
+
+void MockHub::fail_429_next(const std::string& path, int times, int retry_after_seconds) {
+  std::lock_guard lock(state_->mutex);
+  state_->faults[path].status_429 = times;
+  state_->faults[path].retry_after_seconds = retry_after_seconds;
+}
+
+void MockHub::corrupt_always(const std::string& path) {
+  std::lock_guard lock(state_->mutex);
+  state_->faults[path].corrupt = true;
+}
+
+std::vector<RecordedRequest> MockHub::requests() const {
+  std::lock_guard lock(state_->mutex);
+  return state_->recorded;
+}
+
+int MockHub::count(const std::string& server, const std::string& fragment) const {
+  int n = 0;
+  for (const auto& request : requests())
+    if (request.server == server && request.path.find(fragment) != std::string::npos) ++n;
+  return n;
+}
+
+}  // namespace xmtf::test

@@ -1,0 +1,392 @@
+// End-to-end: the real xmtf-fetch executable against the mock hub (and its CDN port), checking
+// exit codes, stdout's last line, the huggingface_hub cache layout and what reached the servers.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <map>
+#include <random>
+
+#include <fmt/format.h>
+
+#include "core/fs.hpp"
+#include "core/text.hpp"
+#include "mock_hub.hpp"
+
+namespace xmtf::test {
+namespace {
+
+const std::string kModelCommit = "1111111111111111111111111111111111111111";
+const std::string kDataCommit = "2222222222222222222222222222222222222222";
+const std::string kPrivateCommit = "3333333333333333333333333333333333333333";
+const std::string kToken = "hf_SeCrEtToKeN0123456789";
+
+std::string random_bytes(std::size_t n, unsigned seed) {
+  std::mt19937 random(seed);
+  std::string bytes(n, '\0');
+  for (auto& byte : bytes) byte = static_cast<char>(random() & 0xff);
+  return bytes;
+}
+
+struct RunResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+  double seconds = 0;
+  std::string last_line() const {
+    auto lines = split(std::string(trim(out)), '\n');
+    return lines.empty() ? "" : lines.back();
+  }
+};
+
+class FetchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = fs::temp_directory_path() / fmt::format("xmtf-fetch-{}-{}", info->name(), ::getpid());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "home");
+    hf_home_ = dir_ / "hf";
+    cache_ = hf_home_ / "hub";
+
+    model_.id = "org/tiny-model";
+    model_.commit = kModelCommit;
+    model_.files = {{"config.json", R"({"model_type": "bloom", "n_layer": 2})" "\n", false},
+                    {"tokenizer.json", std::string(10000, 't'), false},
+                    {"model.safetensors", random_bytes(600 * 1024, 1), true},
+                    {"weights/extra.bin", random_bytes(300 * 1024, 2), true}};
+    hub_.add_repo(model_);
+
+    data_.id = "org/xp3-mini";
+    data_.kind = "dataset";
+    data_.commit = kDataCommit;
+    data_.files = {{"README.md", "# xp3 mini\n", false},
+                   {"en/a.jsonl", "{\"inputs\": \"a\", \"targets\": \"b\"}\n", false},
+                   {"en/b.jsonl", "{\"inputs\": \"c\", \"targets\": \"d\"}\n", false},
+                   {"sw/a.jsonl", "{\"inputs\": \"e\", \"targets\": \"f\"}\n", false},
+                   {"sw/b.jsonl", "{\"inputs\": \"g\", \"targets\": \"h\"}\n", false},
+                   {"sw/deep/c.jsonl", "{\"inputs\": \"i\", \"targets\": \"j\"}\n", false}};
+    hub_.add_repo(data_);
+
+    MockRepo private_repo;
+    private_repo.id = "org/private";
+    private_repo.commit = kPrivateCommit;
+    private_repo.requires_token = true;
+    private_repo.files = {{"config.json", "{}\n", false}, {"model.bin", random_bytes(50000, 3), true}};
+    hub_.add_repo(private_repo);
+    hub_.set_token(kToken);
+  }
+
+  void TearDown() override {
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  // Runs xmtf-fetch in a clean environment: only what the test sets, plus a tiny backoff.
+  RunResult run(const std::vector<std::string>& args, std::map<std::string, std::string> env = {}) {
+    env.emplace("HF_ENDPOINT", hub_.endpoint());
+    env.emplace("HF_HOME", hf_home_.string());
+    env.emplace("XMTF_HUB_RETRY_DELAY", "0.01");
+    env.emplace("XMTF_PROGRESS_SECONDS", "0.05");
+    std::string command = "env -i PATH=/usr/bin:/bin HOME=" + shell_quote((dir_ / "home").string());
+    for (const auto& [name, value] : env) command += " " + name + "=" + shell_quote(value);
+    command += " " + shell_quote(std::string(XMTF_BIN_DIR) + "/xmtf-fetch");
+    for (const auto& arg : args) command += " " + shell_quote(arg);
+    ++runs_;
+    fs::path out = dir_ / fmt::format("out.{}", runs_);
+    fs::path err = dir_ / fmt::format("err.{}", runs_);
+    command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string());
+    auto start = std::chrono::steady_clock::now();
+    int status = std::system(command.c_str());
+    RunResult result;
+    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    result.out = read_file(out);
+    result.err = read_file(err);
+    return result;
+  }
+
+  fs::path model_folder() const { return cache_ / "models--org--tiny-model"; }
+  fs::path data_folder() const { return cache_ / "datasets--org--xp3-mini"; }
+
+  // Every file of repo in the snapshot, with the content the hub has, as a relative symlink
+  // into blobs/ named by the file's ETag.
+  void expect_snapshot(const fs::path& repo_folder, const MockRepo& repo, const std::vector<std::string>& paths) {
+    for (const auto& file : repo.files) {
+      if (std::find(paths.begin(), paths.end(), file.path) == paths.end()) continue;
+      fs::path link = repo_folder / "snapshots" / repo.commit / file.path;
+      ASSERT_TRUE(fs::is_symlink(link)) << link;
+      std::string etag = file.lfs ? sha256_of(file.content) : git_blob_sha1_of(file.content);
+      fs::path target = fs::read_symlink(link);
+      EXPECT_TRUE(target.is_relative()) << link;
+      EXPECT_EQ((link.parent_path() / target).lexically_normal(), (repo_folder / "blobs" / etag).lexically_normal())
+          << "link " << link << " does not lead to blobs/" << etag;
+      EXPECT_EQ(read_file(link), file.content) << file.path;
+    }
+  }
+
+  std::vector<std::string> all_paths(const MockRepo& repo) const {
+    std::vector<std::string> paths;
+    for (const auto& file : repo.files) paths.push_back(file.path);
+    return paths;
+  }
+
+  int count_files(const fs::path& folder) const {
+    int n = 0;
+    if (!fs::exists(folder)) return 0;
+    for (const auto& entry : fs::recursive_directory_iterator(folder))
+      if (!entry.is_directory()) ++n;
+    return n;
+  }
+
+  MockHub hub_;
+  MockRepo model_;
+  MockRepo data_;
+  fs::path dir_;
+  fs::path hf_home_;
+  fs::path cache_;
+  int runs_ = 0;
+};
+
+TEST_F(FetchTest, DownloadsIntoTheHuggingfaceHubCacheLayout) {
+  RunResult result = run({"--repo", "org/tiny-model", "--jobs", "3"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.last_line(), (model_folder() / "snapshots" / kModelCommit).string());
+  expect_snapshot(model_folder(), model_, all_paths(model_));
+  EXPECT_EQ(fs::read_symlink(model_folder() / "snapshots" / kModelCommit / "config.json"),
+            fs::path("../../blobs") / git_blob_sha1_of(model_.files[0].content));
+  EXPECT_EQ(fs::read_symlink(model_folder() / "snapshots" / kModelCommit / "weights/extra.bin"),
+            fs::path("../../../blobs") / sha256_of(model_.files[3].content));
+  EXPECT_EQ(read_file(model_folder() / "refs" / "main"), kModelCommit);  // no newline, as huggingface_hub
+  EXPECT_EQ(count_files(model_folder() / "blobs"), 4);                  // no .incomplete left
+  EXPECT_EQ(hub_.count("cdn", "/lfs/"), 2);                             // LFS content came from the CDN
+}
+
+TEST_F(FetchTest, ASecondRunDownloadsNothing) {
+  ASSERT_EQ(run({"--repo", "org/tiny-model"}).exit_code, 0);
+  int resolves = hub_.count("hub", "/resolve/");
+  int cdn = hub_.count("cdn", "/lfs/");
+  RunResult again = run({"--repo", "org/tiny-model"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(again.last_line(), (model_folder() / "snapshots" / kModelCommit).string());
+  EXPECT_EQ(hub_.count("hub", "/resolve/"), resolves);
+  EXPECT_EQ(hub_.count("cdn", "/lfs/"), cdn);
+}
+
+TEST_F(FetchTest, ABlobSharedByTwoRevisionsIsDownloadedOnce) {
+  ASSERT_EQ(run({"--repo", "org/tiny-model"}).exit_code, 0);
+  MockRepo v2 = model_;  // a later commit on branch v2: new config, same weights
+  v2.branch = "v2";
+  v2.commit = "4444444444444444444444444444444444444444";
+  v2.files[0].content = R"({"model_type": "bloom", "n_layer": 3})" "\n";
+  hub_.add_repo(v2);
+  int cdn = hub_.count("cdn", "/lfs/");
+  RunResult result = run({"--repo", "org/tiny-model", "--revision", "v2"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.last_line(), (model_folder() / "snapshots" / v2.commit).string());
+  expect_snapshot(model_folder(), v2, all_paths(v2));
+  expect_snapshot(model_folder(), model_, all_paths(model_));  // the first snapshot is intact
+  EXPECT_EQ(hub_.count("cdn", "/lfs/"), cdn);                    // weights not downloaded again
+  EXPECT_EQ(hub_.count("hub", "/resolve/" + v2.commit + "/config.json"), 1);
+  EXPECT_EQ(hub_.count("hub", "/resolve/" + v2.commit + "/tokenizer.json"), 0);  // same blob as main
+  EXPECT_EQ(read_file(model_folder() / "refs" / "v2"), v2.commit);
+  EXPECT_EQ(read_file(model_folder() / "refs" / "main"), kModelCommit);
+  EXPECT_EQ(count_files(model_folder() / "blobs"), 5);
+}
+
+TEST_F(FetchTest, DatasetIncludeExcludeAndRelativeLinks) {
+  RunResult result = run({"--repo", "org/xp3-mini", "--kind", "dataset", "--include", "sw/*.jsonl", "--include",
+                          "README.md", "--exclude", "sw/b.jsonl", "--cache", (dir_ / "elsewhere").string()});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  fs::path folder = dir_ / "elsewhere" / "datasets--org--xp3-mini";
+  EXPECT_EQ(result.last_line(), (folder / "snapshots" / kDataCommit).string());
+  expect_snapshot(folder, data_, {"README.md", "sw/a.jsonl"});
+  EXPECT_EQ(count_files(folder / "snapshots"), 2);  // not en/*, not sw/b.jsonl, not sw/deep/c.jsonl
+  EXPECT_EQ(hub_.count("hub", "/datasets/org/xp3-mini/resolve/"), 2);
+  EXPECT_FALSE(fs::exists(cache_));  // --cache wins over HF_HOME
+}
+
+TEST_F(FetchTest, TreeListingIsFollowedAcrossPages) {
+  hub_.set_tree_page_size(2);
+  RunResult result = run({"--repo", "org/xp3-mini", "--kind", "dataset"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  expect_snapshot(data_folder(), data_, all_paths(data_));
+  // 6 files + 3 folders (en, sw, sw/deep) = 9 entries: 5 pages of 2.
+  EXPECT_EQ(hub_.count("hub", "/tree/"), 5);
+}
+
+TEST_F(FetchTest, ACutResponseResumesWithRange) {
+  hub_.cut_next("model.safetensors", 1);
+  RunResult result = run({"--repo", "org/tiny-model", "--include", "model.safetensors"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  expect_snapshot(model_folder(), model_, {"model.safetensors"});
+  bool resumed = false;
+  for (const auto& request : hub_.requests())
+    if (request.server == "cdn" && starts_with(request.range, "bytes=") && request.range != "bytes=0-") resumed = true;
+  EXPECT_TRUE(resumed) << "no Range request after the cut";
+  EXPECT_NE(result.err.find("retry"), std::string::npos);
+}
+
+TEST_F(FetchTest, AnIncompleteFileFromAnEarlierRunIsResumed) {
+  const std::string& content = model_.files[2].content;
+  std::string sha = sha256_of(content);
+  fs::create_directories(model_folder() / "blobs");
+  write_file_atomic(model_folder() / "blobs" / (sha + ".incomplete"), content.substr(0, 200000));
+  RunResult result = run({"--repo", "org/tiny-model", "--include", "model.safetensors"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  expect_snapshot(model_folder(), model_, {"model.safetensors"});
+  int ranged = 0;
+  for (const auto& request : hub_.requests())
+    if (request.server == "cdn" && request.range == "bytes=200000-") ++ranged;
+  EXPECT_EQ(ranged, 1);
+  EXPECT_FALSE(fs::exists(model_folder() / "blobs" / (sha + ".incomplete")));
+}
+
+TEST_F(FetchTest, ServerErrorsAreRetriedUntilSuccess) {
+  hub_.fail_500_next("config.json", 2);
+  RunResult result = run({"--repo", "org/tiny-model", "--include", "config.json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  expect_snapshot(model_folder(), model_, {"config.json"});
+  EXPECT_EQ(hub_.count("hub", "/resolve/" + kModelCommit + "/config.json"), 3);
+  EXPECT_NE(result.err.find("HTTP 500; retry 1/5"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("HTTP 500; retry 2/5"), std::string::npos) << result.err;
+}
+
+TEST_F(FetchTest, TooManyRequestsWaitsForRetryAfter) {
+  hub_.fail_429_next("model.safetensors", 1, 1);
+  RunResult result = run({"--repo", "org/tiny-model", "--include", "model.safetensors"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  expect_snapshot(model_folder(), model_, {"model.safetensors"});
+  EXPECT_GE(result.seconds, 1.0);  // the base delay is 0.01 s: only Retry-After explains the wait
+  EXPECT_NE(result.err.find("HTTP 429"), std::string::npos);
+}
+
+TEST_F(FetchTest, RetriesRunOutWithAClearError) {
+  hub_.fail_500_next("config.json", 100);
+  RunResult result = run({"--repo", "org/tiny-model", "--include", "config.json", "--retries", "2"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.out, "");
+  EXPECT_NE(result.err.find("config.json"), std::string::npos);
+  EXPECT_NE(result.err.find("gave up after 3 attempts"), std::string::npos) << result.err;
+  EXPECT_EQ(hub_.count("hub", "/config.json"), 3);
+}
+
+TEST_F(FetchTest, PrivateRepoWithoutTokenSaysHowToSetOne) {
+  RunResult result = run({"--repo", "org/private"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.out, "");
+  EXPECT_NE(result.err.find("401"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find("HF_TOKEN"), std::string::npos) << result.err;
+  EXPECT_NE(result.err.find((hf_home_ / "token").string()), std::string::npos) << result.err;
+}
+
+TEST_F(FetchTest, TokenFromEnvironmentOrFileIsSentToTheHubOnlyAndNeverPrinted) {
+  RunResult from_env = run({"--repo", "org/private", "--log-level", "debug"}, {{"HF_TOKEN", kToken}});
+  ASSERT_EQ(from_env.exit_code, 0) << from_env.err;
+  EXPECT_EQ(from_env.last_line(), (cache_ / "models--org--private" / "snapshots" / kPrivateCommit).string());
+  EXPECT_EQ(from_env.out.find(kToken), std::string::npos);
+  EXPECT_EQ(from_env.err.find(kToken), std::string::npos);
+
+  fs::remove_all(cache_);
+  fs::create_directories(hf_home_);
+  write_file_atomic(hf_home_ / "token", kToken + "\n");  // as huggingface-cli login writes it
+  RunResult from_file = run({"--repo", "org/private", "--log-level", "debug"});
+  ASSERT_EQ(from_file.exit_code, 0) << from_file.err;
+  EXPECT_EQ(from_file.err.find(kToken), std::string::npos);
+
+  for (const auto& request : hub_.requests()) {
+    if (request.server == "cdn") {
+      EXPECT_EQ(request.authorization, "") << "the token reached the CDN";
+    } else if (request.path.find("private") != std::string::npos && !request.authorization.empty()) {
+      EXPECT_EQ(request.authorization, "Bearer " + kToken);
+    }
+  }
+  EXPECT_GE(hub_.count("cdn", "/lfs/"), 2);
+
+  RunResult wrong = run({"--repo", "org/private"}, {{"HF_TOKEN", "hf_wrongtoken"}});
+  EXPECT_EQ(wrong.exit_code, 1);
+  EXPECT_NE(wrong.err.find("not accepted"), std::string::npos) << wrong.err;
+  EXPECT_EQ(wrong.err.find("hf_wrongtoken"), std::string::npos);
+}
+
+TEST_F(FetchTest, ACorruptedBodyIsAnErrorAndIsNotKept) {
+  hub_.corrupt_always("model.safetensors");
+  RunResult result = run({"--repo", "org/tiny-model"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_EQ(result.out, "");
+  EXPECT_NE(result.err.find("sha256 mismatch"), std::string::npos) << result.err;
+  std::string sha = sha256_of(model_.files[2].content);
+  EXPECT_FALSE(fs::exists(model_folder() / "blobs" / sha));
+  EXPECT_FALSE(fs::exists(model_folder() / "blobs" / (sha + ".incomplete")));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(model_folder() / "snapshots" / kModelCommit / "model.safetensors")));
+  expect_snapshot(model_folder(), model_, {"config.json", "tokenizer.json", "weights/extra.bin"});  // the rest is kept
+}
+
+TEST_F(FetchTest, ACorruptedGitFileIsCaughtByItsBlobId) {
+  hub_.corrupt_always("tokenizer.json");
+  RunResult result = run({"--repo", "org/tiny-model", "--include", "tokenizer.json"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("checksum mismatch"), std::string::npos) << result.err;
+  EXPECT_EQ(count_files(model_folder() / "blobs"), 0);
+}
+
+TEST_F(FetchTest, NotFoundNamesRepoRevisionAndSelection) {
+  RunResult no_repo = run({"--repo", "org/missing"});
+  EXPECT_EQ(no_repo.exit_code, 1);
+  EXPECT_NE(no_repo.err.find("org/missing"), std::string::npos) << no_repo.err;
+  EXPECT_NE(no_repo.err.find("404"), std::string::npos) << no_repo.err;
+
+  RunResult no_revision = run({"--repo", "org/tiny-model", "--revision", "nope"});
+  EXPECT_EQ(no_revision.exit_code, 1);
+  EXPECT_NE(no_revision.err.find("revision 'nope' does not exist"), std::string::npos) << no_revision.err;
+
+  RunResult wrong_kind = run({"--repo", "org/xp3-mini"});  // a dataset asked for as a model
+  EXPECT_EQ(wrong_kind.exit_code, 1);
+  EXPECT_NE(wrong_kind.err.find("no model repo named org/xp3-mini"), std::string::npos) << wrong_kind.err;
+
+  RunResult nothing = run({"--repo", "org/xp3-mini", "--kind", "dataset", "--include", "fr/*.jsonl"});
+  EXPECT_EQ(nothing.exit_code, 1);
+  EXPECT_NE(nothing.err.find("matches --include fr/*.jsonl"), std::string::npos) << nothing.err;
+}
+
+TEST_F(FetchTest, OfflineModeUsesOnlyTheCache) {
+  ASSERT_EQ(run({"--repo", "org/xp3-mini", "--kind", "dataset", "--include", "en/*"}).exit_code, 0);
+  std::size_t before = hub_.requests().size();
+  RunResult offline = run({"--repo", "org/xp3-mini", "--kind", "dataset", "--include", "en/*"}, {{"HF_HUB_OFFLINE", "1"}});
+  ASSERT_EQ(offline.exit_code, 0) << offline.err;
+  EXPECT_EQ(offline.last_line(), (data_folder() / "snapshots" / kDataCommit).string());
+  EXPECT_EQ(hub_.requests().size(), before);
+
+  RunResult missing = run({"--repo", "org/xp3-mini", "--kind", "dataset", "--include", "sw/*"}, {{"HF_HUB_OFFLINE", "1"}});
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("HF_HUB_OFFLINE"), std::string::npos) << missing.err;
+
+  RunResult uncached = run({"--repo", "org/tiny-model"}, {{"HF_HUB_OFFLINE", "1"}});
+  EXPECT_EQ(uncached.exit_code, 1);
+  EXPECT_NE(uncached.err.find("not in the cache"), std::string::npos) << uncached.err;
+  EXPECT_EQ(hub_.requests().size(), before);
+}
+
+TEST_F(FetchTest, LargeFilesComeInParallelRanges) {
+  RunResult result = run({"--repo", "org/tiny-model", "--include", "model.safetensors", "--jobs", "4",
+                          "--parallel-min-size", "0.1"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  expect_snapshot(model_folder(), model_, {"model.safetensors"});
+  int ranged = 0;
+  for (const auto& request : hub_.requests())
+    if (request.server == "cdn" && !request.range.empty() && request.range != "bytes=0-0") ++ranged;
+  EXPECT_GE(ranged, 1);
+  EXPECT_EQ(count_files(model_folder() / "blobs"), 1);  // no parts file left behind
+}
+
+TEST_F(FetchTest, UsageErrorsExitTwoAndHelpExitsZero) {
+  EXPECT_EQ(run({}).exit_code, 2);
+  EXPECT_EQ(run({"--repo", "org/x", "--kind", "space"}).exit_code, 2);
+  RunResult help = run({"--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("--include"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace xmtf::test
