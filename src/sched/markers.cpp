@@ -1,0 +1,103 @@
+#include "sched/markers.hpp"
+
+#include <dirent.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+
+namespace xmtf::sched {
+
+using nlohmann::json;
+
+std::string marker_to_json(const Marker& m) {
+  json j = {{"format", "xmtf-marker/1"},
+            {"run", m.run},
+            {"stage", m.stage},
+            {"index", m.index},
+            {"params", m.params},
+            {"status", m.status},
+            {"exit_status", m.exit_status},
+            {"reason", m.reason},
+            {"start_time", m.start_time},
+            {"end_time", m.end_time},
+            {"host", m.host},
+            {"pid", m.pid},
+            {"attempt", m.attempt},
+            {"job_id", m.job_id},
+            {"array_job_id", m.array_job_id},
+            {"array_task_id", m.array_task_id},
+            {"log", m.log},
+            {"outputs", m.outputs}};
+  return j.dump(2) + "\n";
+}
+
+Marker marker_from_json(const std::string& text, const std::string& origin) {
+  try {
+    json j = json::parse(text);
+    Marker m;
+    m.run = j.value("run", "");
+    m.stage = j.value("stage", "");
+    m.index = j.value("index", std::size_t{0});
+    m.params = j.value("params", std::map<std::string, std::string>{});
+    m.status = j.value("status", "");
+    m.exit_status = j.value("exit_status", 0);
+    m.reason = j.value("reason", "");
+    m.start_time = j.value("start_time", 0.0);
+    m.end_time = j.value("end_time", 0.0);
+    m.host = j.value("host", "");
+    m.pid = j.value("pid", 0L);
+    m.attempt = j.value("attempt", 1);
+    m.job_id = j.value("job_id", "");
+    m.array_job_id = j.value("array_job_id", "");
+    m.array_task_id = j.value("array_task_id", "");
+    m.log = j.value("log", "");
+    m.outputs = j.value("outputs", std::vector<std::string>{});
+    return m;
+  } catch (const json::exception& e) {
+    fail("{}: unreadable marker: {}", origin, e.what());
+  }
+}
+
+fs::path marker_path(const fs::path& stage_dir, std::size_t index, const std::string& status) {
+  return stage_dir / "markers" / (std::to_string(index) + "." + status);
+}
+
+std::optional<Marker> read_marker(const fs::path& stage_dir, std::size_t index, const std::string& status) {
+  fs::path path = marker_path(stage_dir, index, status);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) return std::nullopt;
+  try {
+    return marker_from_json(read_file(path), path.string());
+  } catch (const Error&) {
+    return std::nullopt;  // a marker vanishing or half-visible between listing and reading
+  }
+}
+
+void write_marker(const fs::path& stage_dir, const Marker& marker) {
+  write_file_atomic(marker_path(stage_dir, marker.index, marker.status), marker_to_json(marker));
+}
+
+std::map<std::size_t, MarkerFlags> scan_markers(const fs::path& stage_dir) {
+  std::map<std::size_t, MarkerFlags> flags;
+  fs::path dir = stage_dir / "markers";
+  // readdir rather than directory_iterator: status over 10,000 markers must stay fast.
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return flags;
+  while (dirent* entry = ::readdir(d)) {
+    const char* name = entry->d_name;
+    char* end = nullptr;
+    unsigned long index = std::strtoul(name, &end, 10);
+    if (end == name || *end != '.') continue;
+    std::string_view kind(end + 1);
+    if (kind == "done") flags[index].done = true;
+    else if (kind == "failed") flags[index].failed = true;
+    else if (kind == "running") flags[index].running = true;
+  }
+  ::closedir(d);
+  return flags;
+}
+
+}  // namespace xmtf::sched

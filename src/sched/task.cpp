@@ -1,0 +1,175 @@
+#include "sched/task.hpp"
+
+#include <signal.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fmt/format.h>
+
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "core/log.hpp"
+#include "core/process.hpp"
+#include "core/text.hpp"
+#include "sched/markers.hpp"
+#include "sched/spec.hpp"
+
+namespace xmtf::sched {
+
+std::string host_name() {
+  char name[256] = {0};
+  ::gethostname(name, sizeof name - 1);
+  return name;
+}
+
+double unix_now() {
+  timeval tv{};
+  ::gettimeofday(&tv, nullptr);
+  return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+namespace {
+
+volatile sig_atomic_t g_child_pid = 0;
+
+// SLURM signals the batch shell (here: us, thanks to `exec`) before a time limit or on
+// preemption; the stage program is the one that must checkpoint, so pass the signal on.
+void forward_signal(int signal_number) {
+  if (g_child_pid > 0) ::kill(g_child_pid, signal_number);
+}
+
+void install_forwarding() {
+  struct sigaction action {};
+  action.sa_handler = forward_signal;
+  sigemptyset(&action.sa_mask);
+  for (int s : {SIGTERM, SIGINT, SIGUSR1, SIGUSR2, SIGCONT}) ::sigaction(s, &action, nullptr);
+}
+
+std::string env_or(const char* name, const std::string& fallback = "") {
+  const char* value = std::getenv(name);
+  return value ? value : fallback;
+}
+
+std::size_t index_from_environment() {
+  std::string task_id = env_or("SLURM_ARRAY_TASK_ID");
+  if (task_id.empty()) fail("no --index given and SLURM_ARRAY_TASK_ID is not set (not inside an array job?)");
+  return std::stoul(task_id) + std::stoul(env_or("XMTF_INDEX_OFFSET", "0"));
+}
+
+std::vector<std::string> task_command(const StageSpec& spec, const Bindings& bindings) {
+  std::vector<std::string> argv;
+  if (spec.executable.empty()) {
+    argv = {"/bin/bash", "-c", expand_placeholders(spec.shell, bindings, Quoting::shell)};
+  } else {
+    argv.push_back(spec.executable);
+    for (const auto& a : spec.args) argv.push_back(expand_placeholders(a, bindings, Quoting::none));
+  }
+  if (spec.mpi && spec.ntasks > 1) {
+    std::vector<std::string> launched = spec.launcher;
+    launched.push_back("-n");
+    launched.push_back(std::to_string(spec.ntasks));
+    launched.insert(launched.end(), argv.begin(), argv.end());
+    argv = std::move(launched);
+  }
+  return argv;
+}
+
+std::string log_path_for(const StageSpec& spec, std::size_t index, bool local) {
+  fs::path logs = fs::path(spec.run_dir) / spec.stage / "logs";
+  if (local) return (logs / fmt::format("local_{}.out", index)).string();
+  return (logs / fmt::format("{}_{}.out", env_or("SLURM_ARRAY_JOB_ID", env_or("SLURM_JOB_ID", "0")),
+                             env_or("SLURM_ARRAY_TASK_ID", "0")))
+      .string();
+}
+
+std::string quote_command(const std::vector<std::string>& argv) {
+  std::vector<std::string> quoted;
+  for (const auto& a : argv) quoted.push_back(shell_quote(a));
+  return join(quoted, " ");
+}
+
+}  // namespace
+
+int run_task(const TaskRequest& request) {
+  StageSpec spec = read_spec(request.spec_path);
+  std::size_t index = request.index ? *request.index : index_from_environment();
+  if (index >= spec.task_count) fail("task index {} is out of range: stage {} has {} tasks", index, spec.stage, spec.task_count);
+  fs::path stage_dir = fs::path(spec.run_dir) / spec.stage;
+  std::string task_name = fmt::format("{}[{}]", spec.stage, index);
+
+  if (fs::exists(marker_path(stage_dir, index, "done"))) {
+    log::info("{} is already done ({}); skipping", task_name, marker_path(stage_dir, index, "done").string());
+    return 0;
+  }
+
+  std::vector<std::string> values = read_task_row(request.spec_path.parent_path() / "tasks.tsv", index, spec.params.size());
+  Bindings bindings = task_bindings(spec, index, values);
+
+  Marker marker;
+  marker.run = spec.run;
+  marker.stage = spec.stage;
+  marker.index = index;
+  for (std::size_t i = 0; i < spec.params.size(); ++i) marker.params[spec.params[i]] = values[i];
+  int previous_attempt = 0;
+  for (const char* kind : {"failed", "running"})
+    if (auto earlier = read_marker(stage_dir, index, kind)) previous_attempt = std::max(previous_attempt, earlier->attempt);
+  marker.attempt = previous_attempt + 1;
+  marker.host = host_name();
+  marker.pid = ::getpid();
+  marker.job_id = env_or("SLURM_JOB_ID");
+  marker.array_job_id = env_or("SLURM_ARRAY_JOB_ID");
+  marker.array_task_id = env_or("SLURM_ARRAY_TASK_ID");
+  marker.log = log_path_for(spec, index, request.local);
+  marker.start_time = unix_now();
+  for (const auto& o : spec.outputs) marker.outputs.push_back(expand_placeholders(o, bindings, Quoting::none));
+  marker.status = "running";
+  write_marker(stage_dir, marker);
+
+  std::vector<std::string> argv = task_command(spec, bindings);
+  ProcessOptions options;
+  for (const auto& [key, value] : spec.env) options.set_env.emplace_back(key, expand_placeholders(value, bindings, Quoting::none));
+  options.set_env.emplace_back("XMTF_RUN", spec.run);
+  options.set_env.emplace_back("XMTF_STAGE", spec.stage);
+  options.set_env.emplace_back("XMTF_TASK_INDEX", std::to_string(index));
+  options.set_env.emplace_back("XMTF_ATTEMPT", std::to_string(marker.attempt));
+  options.working_directory = spec.workdir;
+
+  std::string params_text;
+  for (const auto& [k, v] : marker.params) params_text += fmt::format(" {}={}", k, v);
+  log::info("{}{} attempt {} on {}: {}", task_name, params_text, marker.attempt, marker.host, quote_command(argv));
+
+  install_forwarding();
+  pid_t child = spawn_process(argv, options);
+  g_child_pid = child;
+  int exit_status = wait_process(child);
+  g_child_pid = 0;
+
+  marker.end_time = unix_now();
+  marker.exit_status = exit_status;
+  if (exit_status != 0) {
+    marker.reason = describe_exit(exit_status);
+  } else {
+    for (const auto& output : marker.outputs) {
+      fs::path p = fs::path(output).is_absolute() ? fs::path(output) : fs::path(spec.workdir) / output;
+      if (!fs::exists(p)) {
+        marker.reason = fmt::format("exit 0 but the declared output {} is missing", output);
+        exit_status = 1;
+        break;
+      }
+    }
+  }
+  marker.status = exit_status == 0 ? "done" : "failed";
+  write_marker(stage_dir, marker);
+  std::error_code ignored;
+  fs::remove(marker_path(stage_dir, index, "running"), ignored);
+  if (exit_status == 0) {
+    fs::remove(marker_path(stage_dir, index, "failed"), ignored);
+    log::info("{} done in {}", task_name, format_duration(marker.end_time - marker.start_time));
+  } else {
+    log::error("{} failed: {} (attempt {})", task_name, marker.reason, marker.attempt);
+  }
+  return exit_status == 0 ? 0 : (exit_status > 255 ? 1 : exit_status);
+}
+
+}  // namespace xmtf::sched
