@@ -1,0 +1,195 @@
+#include "prompts/xp3.hpp"
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <unistd.h>
+
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "core/progress.hpp"
+#include "core/sha256.hpp"
+#include "core/text.hpp"
+#include "prompts/rows.hpp"
+#include "prompts/templates.hpp"
+
+namespace xmtf::prompts {
+namespace {
+
+std::vector<const PromptTemplate*> select_templates(const TemplateFile& file, const std::vector<std::string>& names) {
+  std::vector<const PromptTemplate*> chosen;
+  if (names.empty()) {
+    for (const PromptTemplate& prompt : file.templates) chosen.push_back(&prompt);
+    return chosen;
+  }
+  std::vector<std::string> available;
+  for (const PromptTemplate& prompt : file.templates) available.push_back(prompt.name);
+  for (const std::string& name : names) {
+    auto found = std::find_if(file.templates.begin(), file.templates.end(), [&](const PromptTemplate& p) { return p.name == name; });
+    if (found == file.templates.end()) {
+      auto suggestion = closest_match(name, available);
+      fail("{}: no template named '{}'{}", file.path.string(), name, suggestion ? fmt::format(" (did you mean '{}'?)", *suggestion) : "");
+    }
+    chosen.push_back(&*found);
+  }
+  return chosen;
+}
+
+std::string resolve_split(const PromptJob& job, const TemplateFile& file) {
+  if (job.split) return *job.split;
+  if (auto split = split_from_filename(job.data)) return *split;
+  if (file.dataset.find("xwinograd") != std::string::npos) return "test";  // XWinograd has only a test split
+  fail("{}: cannot tell the split from the file name; pass --split train|validation|test", job.data.string());
+}
+
+// Identifies one run's inputs and options, so that a rerun with the same ones is skipped.
+std::string job_key(const PromptJob& job, const std::string& split) {
+  Sha256 hash;
+  hash.update(sha256_file(job.templates));
+  hash.update(sha256_file(job.data));
+  hash.update(fmt::format("lang={}\nsplit={}\nseed={}\nmax={}\nrender={}\n", job.lang, split, job.seed,
+                          job.max_per_template ? std::to_string(*job.max_per_template) : "none", job.render));
+  for (const std::string& name : job.template_names) hash.update("template=" + name + "\n");
+  return hash.hex_digest().substr(0, 16);
+}
+
+std::string json_string_list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + json_quote(items[i]);
+  return out + "]";
+}
+
+// The done marker lists the files a completed run wrote; all must still exist to skip.
+bool completed_before(const fs::path& marker) {
+  if (!fs::exists(marker)) return false;
+  for (const std::string& line : split(read_file(marker), '\n'))
+    if (!line.empty() && !fs::exists(marker.parent_path() / line)) return false;
+  return true;
+}
+
+struct Renderers {
+  std::vector<const PromptTemplate*> prompts;
+  std::vector<CompiledTemplate> compiled;
+};
+
+Renderers compile_all(const TemplateFile& file, const std::vector<std::string>& names) {
+  Renderers renderers;
+  renderers.prompts = select_templates(file, names);
+  for (const PromptTemplate* prompt : renderers.prompts) renderers.compiled.emplace_back(file, *prompt);
+  return renderers;
+}
+
+Rendered apply_with_context(const CompiledTemplate& compiled, const Dict& row, std::size_t row_index, const fs::path& data,
+                            PythonRandom& rng) {
+  try {
+    return compiled.apply(row, rng);
+  } catch (const Error& e) {
+    fail("{} (rendering row {} of {})", e.what(), row_index + 1, data.string());
+  }
+}
+
+PromptSummary write_render(const PromptJob& job, const TemplateFile& file, const std::vector<Dict>& rows, const std::string& split) {
+  Renderers renderers = compile_all(file, job.template_names);
+  PythonRandom rng(job.seed);
+  std::string out;
+  Progress progress("render", renderers.compiled.size() * rows.size(), Progress::Unit::items);
+  for (const CompiledTemplate& compiled : renderers.compiled) {
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      Rendered rendered = apply_with_context(compiled, rows[r], r, job.data, rng);
+      out += fmt::format("{{\"template\": {}, \"inputs\": {}, \"targets\": {}, \"answer_choices\": {}}}\n",
+                         json_quote(compiled.prompt().name), json_quote(rendered.input), json_string_list(rendered.targets),
+                         json_string_list(rendered.answer_choices));
+      progress.add(1);
+    }
+  }
+  progress.finish();
+  PromptSummary summary;
+  summary.examples_written = renderers.compiled.size() * rows.size();
+  if (job.output == "-") {
+    std::fwrite(out.data(), 1, out.size(), stdout);
+    std::fflush(stdout);
+    return summary;
+  }
+  std::string name = fmt::format("render_{}_{}_{}.jsonl", file.dataset, file.subset.value_or("None"), split);
+  for (char& c : name)
+    if (c == '/' || c == ' ') c = '_';
+  fs::path path = job.output / job.lang / name;
+  fs::create_directories(path.parent_path());
+  write_file_atomic(path, out);
+  summary.files_written = 1;
+  log::info("wrote {} lines to {}", summary.examples_written, path.string());
+  return summary;
+}
+
+PromptSummary write_xp3(const PromptJob& job, const TemplateFile& file, const std::vector<Dict>& rows, const std::string& split) {
+  Renderers renderers = compile_all(file, job.template_names);
+  PythonRandom rng(job.seed);
+  fs::path folder = job.output / job.lang;
+  fs::create_directories(folder);
+  fs::path marker = folder / fmt::format(".xmtf-prompt-{}.done", job_key(job, split));
+  if (completed_before(marker)) {
+    log::info("{}: already done (marker {}), nothing to do", folder.string(), marker.filename().string());
+    PromptSummary summary;
+    summary.skipped = true;
+    return summary;
+  }
+  PromptSummary summary;
+  std::string written_list;
+  Progress progress("prompt", renderers.compiled.size() * rows.size(), Progress::Unit::items);
+  for (const CompiledTemplate& compiled : renderers.compiled) {
+    std::string lines;
+    std::int64_t kept = 0;
+    for (std::size_t r = 0; r < rows.size(); ++r) {
+      // Every row is rendered, even past the cap, so `choice` draws stay aligned with a
+      // Python run over the same rows.
+      Rendered rendered = apply_with_context(compiled, rows[r], r, job.data, rng);
+      progress.add(1);
+      bool usable = !rendered.input.empty() && rendered.targets.size() == 1 && !rendered.targets[0].empty();
+      if (!usable || (job.max_per_template && kept >= *job.max_per_template)) {
+        ++summary.examples_dropped;
+        continue;
+      }
+      lines += fmt::format("{{\"inputs\": {}, \"targets\": {}}}\n", json_quote(rendered.input), json_quote(rendered.targets[0]));
+      ++kept;
+    }
+    if (kept == 0) {
+      log::info("template '{}': no usable example, no file", compiled.prompt().name);
+      continue;
+    }
+    std::string name = xp3_file_name(file.dataset, file.subset, split, compiled.prompt().name);
+    write_file_atomic(folder / name, lines);
+    written_list += name + "\n";
+    ++summary.files_written;
+    summary.examples_written += static_cast<std::size_t>(kept);
+    log::debug("{}: {} examples", name, kept);
+  }
+  progress.finish();
+  write_file_atomic(marker, written_list);
+  log::info("{}: {} files, {} examples ({} dropped)", folder.string(), summary.files_written, summary.examples_written,
+            summary.examples_dropped);
+  return summary;
+}
+
+}  // namespace
+
+std::string xp3_file_name(const std::string& dataset, const std::optional<std::string>& subset, const std::string& split,
+                          const std::string& template_name) {
+  std::string name = fmt::format("xp3_{}_{}_{}_{}.jsonl", dataset, subset.value_or("None"), split, template_name);
+  for (char& c : name)
+    if (c == '/' || c == ' ') c = '_';
+  return name;
+}
+
+PromptSummary run_prompt_job(const PromptJob& job) {
+  if (job.lang.empty() || job.lang.find('/') != std::string::npos) fail("--lang must be a plain language code, got '{}'", job.lang);
+  if (job.max_per_template && *job.max_per_template < 0) fail("--max-per-template must be >= 0");
+  TemplateFile file = load_template_file(job.templates);
+  std::string split = resolve_split(job, file);
+  std::vector<Dict> rows = load_dataset_rows(job.data, file.dataset, job.lang);
+  log::info("{}: {} templates; {}: {} rows (lang {}, split {})", job.templates.string(), file.templates.size(), job.data.string(),
+            rows.size(), job.lang, split);
+  if (job.render) return write_render(job, file, rows, split);
+  return write_xp3(job, file, rows, split);
+}
+
+}  // namespace xmtf::prompts
