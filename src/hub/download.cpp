@@ -121,8 +121,9 @@ struct PartPlan {
   std::size_t n_parts;
 };
 
+// About four parts per connection, so that a slow part does not leave the others idle at the end.
 PartPlan plan_parts(std::uint64_t size, int parallel_ranges) {
-  std::uint64_t part_bytes = std::max<std::uint64_t>(8ull << 20, size / (4ull * parallel_ranges) + 1);
+  std::uint64_t part_bytes = std::max<std::uint64_t>(64ull << 10, size / (4ull * parallel_ranges) + 1);
   return {part_bytes, static_cast<std::size_t>((size + part_bytes - 1) / part_bytes)};
 }
 

@@ -15,6 +15,10 @@
 namespace xmtf::test {
 namespace {
 
+std::string lfs_pointer(const std::string& sha256, std::size_t size) {
+  return fmt::format("version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n", sha256, size);
+}
+
 std::string digest_hex(const EVP_MD* algorithm, const std::string& bytes) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
@@ -24,10 +28,21 @@ std::string digest_hex(const EVP_MD* algorithm, const std::string& bytes) {
   return hex;
 }
 
-std::string lfs_pointer(const MockFile& file) {
-  return fmt::format("version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {}\n", sha256_of(file.content),
-                     file.content.size());
-}
+
+// A repo file with its hashes computed once (the benchmark serves a GiB-sized one).
+struct StoredFile {
+  std::string path;
+  bool lfs = false;
+  std::shared_ptr<const std::string> content;
+  std::string sha256;
+  std::string git_oid;  // of the content, or of the LFS pointer for LFS files
+  std::size_t pointer_size = 0;
+};
+
+struct StoredRepo {
+  MockRepo info;  // files left empty: see stored
+  std::vector<StoredFile> stored;
+};
 
 struct Faults {
   int cut = 0;
@@ -49,7 +64,7 @@ std::string git_blob_sha1_of(const std::string& bytes) {
 
 struct MockHub::State {
   mutable std::mutex mutex;
-  std::vector<MockRepo> repos;
+  std::vector<StoredRepo> repos;
   std::string token;
   int tree_page_size = 1000;
   std::map<std::string, Faults> faults;
@@ -64,18 +79,19 @@ struct MockHub::State {
   // Several MockRepo entries may share an id: one per revision of the same repo.
   bool repo_exists(const std::string& kind, const std::string& id) const {
     for (const auto& repo : repos)
-      if (repo.kind == kind && repo.id == id) return true;
+      if (repo.info.kind == kind && repo.info.id == id) return true;
     return false;
   }
 
-  const MockRepo* find_revision(const std::string& kind, const std::string& id, const std::string& revision) const {
+  const StoredRepo* find_revision(const std::string& kind, const std::string& id, const std::string& revision) const {
     for (const auto& repo : repos)
-      if (repo.kind == kind && repo.id == id && (revision == repo.branch || revision == repo.commit)) return &repo;
+      if (repo.info.kind == kind && repo.info.id == id && (revision == repo.info.branch || revision == repo.info.commit))
+        return &repo;
     return nullptr;
   }
 
   // Checks repo, token and revision; on failure fills res and returns nullptr.
-  const MockRepo* authorize(const httplib::Request& req, httplib::Response& res, const std::string& kind,
+  const StoredRepo* authorize(const httplib::Request& req, httplib::Response& res, const std::string& kind,
                             const std::string& id, const std::string& revision) const {
     if (!repo_exists(kind, id)) {
       res.status = 404;
@@ -83,9 +99,9 @@ struct MockHub::State {
       res.set_header("X-Error-Message", "Repository not found");
       return nullptr;
     }
-    const MockRepo* repo = find_revision(kind, id, revision);
+    const StoredRepo* repo = find_revision(kind, id, revision);
     std::string authorization = req.get_header_value("Authorization");
-    if (repo && repo->requires_token && authorization != "Bearer " + token) {
+    if (repo && repo->info.requires_token && authorization != "Bearer " + token) {
       res.status = 401;
       res.set_header("X-Error-Message", authorization.empty() ? "Access to this repo is restricted."
                                                               : "Invalid credentials in Authorization header");
@@ -100,10 +116,11 @@ struct MockHub::State {
     return repo;
   }
 
-  // Sends content, unless a fault armed for this repo path says otherwise.
-  void serve_content(httplib::Response& res, const std::string& path, const std::string& content) {
+  // Sends content, unless a fault armed for this repo path says otherwise. A content provider
+  // with the full length lets httplib answer Range requests with 206 and Content-Range.
+  void serve_content(const httplib::Request& req, httplib::Response& res, const StoredFile& file) {
     std::lock_guard lock(mutex);
-    Faults& fault = faults[path];
+    Faults& fault = faults[file.path];
     if (fault.status_500 > 0) {
       --fault.status_500;
       res.status = 500;
@@ -118,18 +135,30 @@ struct MockHub::State {
       return;
     }
     res.set_header("Accept-Ranges", "bytes");
-    std::string body = content;
-    if (fault.corrupt && !body.empty()) body[body.size() / 2] ^= 0x5a;
-    if (fault.cut > 0) {
-      --fault.cut;
-      res.set_content_provider(body.size(), "application/octet-stream",
-                               [body](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
-                                 sink.write(body.data() + offset, length / 2);
-                                 return false;  // drop the connection half-way
-                               });
+    if (file.content->empty()) {
+      res.set_content("", "application/octet-stream");
       return;
     }
-    res.set_content(body, "application/octet-stream");  // httplib answers Range with 206
+    bool one_byte_probe = req.get_header_value("Range") == "bytes=0-0";  // nothing to cut in half
+    bool cut = fault.cut > 0 && !one_byte_probe;
+    if (cut) --fault.cut;
+    bool corrupt = fault.corrupt;
+    std::shared_ptr<const std::string> content = file.content;
+    res.set_content_provider(
+        content->size(), "application/octet-stream",
+        [content, cut, corrupt](std::size_t offset, std::size_t length, httplib::DataSink& sink) {
+          std::size_t send = cut ? length / 2 : length;
+          std::string_view window(content->data() + offset, send);
+          std::size_t flipped = content->size() / 2;
+          if (corrupt && flipped >= offset && flipped < offset + send) {
+            std::string bad(window);
+            bad[flipped - offset] ^= 0x5a;
+            sink.write(bad.data(), bad.size());
+          } else {
+            sink.write(window.data(), window.size());
+          }
+          return !cut;  // false drops the connection half-way
+        });
   }
 
   // Recorded before routing, so a request is in the log before its client can see the answer.
@@ -143,11 +172,11 @@ struct MockHub::State {
   void handle_revision(const httplib::Request& req, httplib::Response& res) {
     std::string kind = req.matches[1] == "models" ? "model" : "dataset";
     std::string id = std::string(req.matches[2]) + "/" + std::string(req.matches[3]);
-    const MockRepo* repo = authorize(req, res, kind, id, req.matches[4]);
+    const StoredRepo* repo = authorize(req, res, kind, id, req.matches[4]);
     if (!repo) return;
     nlohmann::json siblings = nlohmann::json::array();
-    for (const auto& file : repo->files) siblings.push_back({{"rfilename", file.path}});
-    nlohmann::json info = {{"id", repo->id}, {"sha", repo->commit}, {"siblings", siblings}};
+    for (const auto& file : repo->stored) siblings.push_back({{"rfilename", file.path}});
+    nlohmann::json info = {{"id", repo->info.id}, {"sha", repo->info.commit}, {"siblings", siblings}};
     res.set_content(info.dump(), "application/json");
   }
 
@@ -155,7 +184,7 @@ struct MockHub::State {
     std::string kind = req.matches[1] == "models" ? "model" : "dataset";
     std::string id = std::string(req.matches[2]) + "/" + std::string(req.matches[3]);
     std::string revision = req.matches[4];
-    const MockRepo* repo = authorize(req, res, kind, id, revision);
+    const StoredRepo* repo = authorize(req, res, kind, id, revision);
     if (!repo) return;
     if (req.get_param_value("recursive") != "true") {
       res.status = 400;
@@ -165,20 +194,15 @@ struct MockHub::State {
     // The listing as the hub gives it: folders and files, LFS files with their pointer's oid.
     nlohmann::json entries = nlohmann::json::array();
     std::set<std::string> folders;
-    for (const auto& file : repo->files) {
+    for (const auto& file : repo->stored) {
       for (auto slash = file.path.find('/'); slash != std::string::npos; slash = file.path.find('/', slash + 1)) {
         std::string folder = file.path.substr(0, slash);
         if (folders.insert(folder).second)
           entries.push_back({{"type", "directory"}, {"oid", git_blob_sha1_of(folder)}, {"size", 0}, {"path", folder}});
       }
-      nlohmann::json entry = {{"type", "file"}, {"size", file.content.size()}, {"path", file.path}};
-      if (file.lfs) {
-        std::string pointer = lfs_pointer(file);
-        entry["oid"] = git_blob_sha1_of(pointer);
-        entry["lfs"] = {{"oid", sha256_of(file.content)}, {"size", file.content.size()}, {"pointerSize", pointer.size()}};
-      } else {
-        entry["oid"] = git_blob_sha1_of(file.content);
-      }
+      nlohmann::json entry = {{"type", "file"}, {"oid", file.git_oid}, {"size", file.content->size()}, {"path", file.path}};
+      if (file.lfs)
+        entry["lfs"] = {{"oid", file.sha256}, {"size", file.content->size()}, {"pointerSize", file.pointer_size}};
       entries.push_back(entry);
     }
     std::size_t first = req.has_param("cursor") ? std::stoul(req.get_param_value("cursor")) : 0;
@@ -194,21 +218,19 @@ struct MockHub::State {
   void handle_resolve(const httplib::Request& req, httplib::Response& res) {
     std::string kind = req.matches[1].length() > 0 ? "dataset" : "model";
     std::string id = std::string(req.matches[2]) + "/" + std::string(req.matches[3]);
-    const MockRepo* repo = authorize(req, res, kind, id, req.matches[4]);
+    const StoredRepo* repo = authorize(req, res, kind, id, req.matches[4]);
     if (!repo) return;
     std::string path = req.matches[5];
-    for (const auto& file : repo->files) {
+    for (const auto& file : repo->stored) {
       if (file.path != path) continue;
-      res.set_header("X-Repo-Commit", repo->commit);
+      res.set_header("X-Repo-Commit", repo->info.commit);
+      res.set_header("ETag", "\"" + file.git_oid + "\"");
       if (file.lfs) {
-        std::string sha = sha256_of(file.content);
-        res.set_header("ETag", "\"" + git_blob_sha1_of(lfs_pointer(file)) + "\"");
-        res.set_header("X-Linked-Etag", "\"" + sha + "\"");
-        res.set_header("X-Linked-Size", std::to_string(file.content.size()));
-        res.set_redirect(fmt::format("http://127.0.0.1:{}/lfs/{}", cdn_port, sha), 302);
+        res.set_header("X-Linked-Etag", "\"" + file.sha256 + "\"");
+        res.set_header("X-Linked-Size", std::to_string(file.content->size()));
+        res.set_redirect(fmt::format("http://127.0.0.1:{}/lfs/{}", cdn_port, file.sha256), 302);
       } else {
-        res.set_header("ETag", "\"" + git_blob_sha1_of(file.content) + "\"");
-        serve_content(res, file.path, file.content);
+        serve_content(req, res, file);
       }
       return;
     }
@@ -219,8 +241,8 @@ struct MockHub::State {
   void handle_cdn(const httplib::Request& req, httplib::Response& res) {
     std::string sha = req.matches[1];
     for (const auto& repo : repos)
-      for (const auto& file : repo.files)
-        if (file.lfs && sha256_of(file.content) == sha) return serve_content(res, file.path, file.content);
+      for (const auto& file : repo.stored)
+        if (file.lfs && file.sha256 == sha) return serve_content(req, res, file);
     res.status = 404;
   }
 };
@@ -257,8 +279,22 @@ MockHub::~MockHub() {
 std::string MockHub::endpoint() const { return fmt::format("http://127.0.0.1:{}", state_->hub_port); }
 
 void MockHub::add_repo(MockRepo repo) {
+  StoredRepo stored;
+  for (auto& file : repo.files) {
+    StoredFile entry;
+    entry.path = file.path;
+    entry.lfs = file.lfs;
+    entry.sha256 = sha256_of(file.content);
+    entry.content = std::make_shared<const std::string>(std::move(file.content));
+    std::string pointer = lfs_pointer(entry.sha256, entry.content->size());
+    entry.pointer_size = pointer.size();
+    entry.git_oid = git_blob_sha1_of(file.lfs ? pointer : *entry.content);
+    stored.stored.push_back(std::move(entry));
+  }
+  repo.files.clear();
+  stored.info = std::move(repo);
   std::lock_guard lock(state_->mutex);
-  state_->repos.push_back(std::move(repo));
+  state_->repos.push_back(std::move(stored));
 }
 
 void MockHub::set_token(std::string token) {
