@@ -1,0 +1,12 @@
+#pragma once
+// Tokenized HDF5 shards (src/h5, /inputs/ids, /targets/ids with offsets) as a SampleSource.
+#include <filesystem>
+#include <memory>
+
+#include "train/sample_source.hpp"
+
+namespace xmtf::train {
+
+std::unique_ptr<SampleSource> open_h5_shard(const std::filesystem::path& path);
+
+}  // namespace xmtf::train

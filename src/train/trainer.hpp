@@ -1,0 +1,75 @@
+#pragma once
+// The single-process BLOOM multitask-finetuning loop: packed global batches split into
+// micro-batches (gradient accumulation), global-norm clipping, AdamW with a warmup + decay
+// schedule, periodic validation loss, checkpoints (resumable bit for bit), clean stop on
+// SIGTERM / a kill-switch file / a wall-time budget, per-step logs and a JSON-lines metrics file.
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ckpt/safetensors.hpp"
+#include "train/data_loader.hpp"
+#include "train/optimizer.hpp"
+#include "train/packing.hpp"
+
+namespace xmtf::train {
+
+struct LanguageFiles {
+  std::string name;
+  double weight = 1.0;
+  std::vector<std::filesystem::path> files;
+};
+
+// "LANG:WEIGHT:PATTERN[,PATTERN...]" (PATTERN may use * ? [..] in its file name part).
+LanguageFiles parse_data_spec(const std::string& spec);
+
+struct TrainSettings {
+  // Model: a config.json (random init with `seed`) and optional initial weights.
+  std::filesystem::path model_config;
+  std::filesystem::path init_weights;  // HF folder / safetensors file; empty: random init
+  std::uint64_t seed = 1234;
+  // Data.
+  std::vector<LanguageFiles> data;
+  std::int64_t seq_len = 2048;
+  std::int64_t micro_batch = 1;   // rows per forward/backward
+  std::int64_t global_batch = 1;  // rows per optimizer step (a multiple of micro_batch)
+  bool norm_target_loss = true;
+  bool prefix_lm = false;
+  bool append_eos = true;
+  double valid_fraction = 0.0;
+  // Optimisation.
+  std::int64_t steps = 10;
+  double lr = 2e-5;
+  double min_lr = 0.0;
+  std::int64_t warmup_steps = 0;
+  std::string decay_style = "constant";
+  std::int64_t decay_steps = 0;  // 0: steps
+  AdamWSettings adam{0.9, 0.999, 1e-8, 0.0};
+  double clip_grad = 1.0;
+  // Outputs and control.
+  std::filesystem::path checkpoint_dir;
+  std::int64_t save_interval = 0;  // 0: only at the end (and on a stop request)
+  std::int64_t eval_interval = 0;  // 0: only at the end (when there is validation data)
+  std::filesystem::path metrics_path;  // default <checkpoint_dir>/metrics.jsonl
+  std::filesystem::path export_dir;    // HF folder written at the end; empty: none
+  ckpt::DType export_dtype = ckpt::DType::f32;
+  std::filesystem::path kill_switch_path;
+  double exit_duration_minutes = 0.0;  // 0: no budget
+};
+
+struct TrainResult {
+  std::int64_t steps_done = 0;  // the step the run ended at
+  bool finished = false;        // reached settings.steps
+  bool stopped_early = false;   // SIGTERM / kill switch / wall-time budget
+  std::vector<double> losses;   // of the steps run by this invocation
+};
+
+// Installs handlers so SIGTERM / SIGINT request a clean stop (checked between steps).
+void install_stop_signal_handlers();
+bool stop_requested_by_signal();
+
+TrainResult run_training(const TrainSettings& settings);
+
+}  // namespace xmtf::train
