@@ -8,6 +8,7 @@
 #include <regex>
 
 #include "core/error.hpp"
+#include "core/log.hpp"
 #include "core/text.hpp"
 
 namespace xmtf::hub {
@@ -93,6 +94,8 @@ FileLock::FileLock(const fs::path& path) {
   fs::create_directories(path.parent_path());
   fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd_ < 0) fail("cannot open the lock file {}: {}", path.string(), errno_text(errno));
+  if (::flock(fd_, LOCK_EX | LOCK_NB) == 0) return;
+  log::info("waiting for {} (another process is downloading the same blob)", path.string());
   while (::flock(fd_, LOCK_EX) != 0) {
     if (errno != EINTR) fail("cannot lock {}: {}", path.string(), errno_text(errno));
   }
