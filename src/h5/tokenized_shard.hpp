@@ -29,6 +29,9 @@ struct ShardInfo {
   std::string language;          // e.g. "fr", "code"
   std::string source_sha256;     // sha256 of the source .jsonl part
   std::int64_t n_samples = 0;
+  // How the ids were made beyond the tokenizer ("target_prefix=' ' input_eos=0 target_eos=1
+  // eos_id=2"); optional, "" when absent. A rerun redoes a part when it differs.
+  std::string options;
 };
 
 // Read access to one tokenized shard. The constructor validates the file (HDF5 signature,
