@@ -4,6 +4,7 @@
 // between them.
 #include <mpi.h>
 
+#include <cstdlib>
 #include <functional>
 
 #include "core/cli.hpp"
@@ -39,6 +40,18 @@ struct World {
   }
 };
 
+// Crash injection for the resume test: XMTF_SHARD_TEST_CRASH="chunks:N" (or "parts:N") ends
+// this process abruptly after its N-th chunk (part), as a killed job would.
+void maybe_crash(const char* step, int done) {
+  static const char* spec = std::getenv("XMTF_SHARD_TEST_CRASH");
+  if (spec == nullptr) return;
+  std::string wanted = fmt::format("{}:{}", step, done);
+  if (wanted == spec) {
+    log::warn("XMTF_SHARD_TEST_CRASH: exiting abruptly after {} {}", done, step);
+    std::_Exit(137);
+  }
+}
+
 int shard(const ShardOptions& options, const World& world) {
   std::vector<LanguageInput> all_inputs;
   if (!world.step([&] { all_inputs = discover_inputs(options.input_dir, options.languages); })) return 1;
@@ -70,10 +83,12 @@ int shard(const ShardOptions& options, const World& world) {
               inputs.size(), chunks.size());
   bool ok = world.step([&] {
     Progress progress("validate", my_bytes, Progress::Unit::bytes);
+    int done = 0;
     for (std::size_t i = 0; i < chunks.size(); ++i) {
       if (chunk_owner[i] != world.rank) continue;
       run_chunk(options, inputs[chunks[i].language], chunks[i]);
       progress.add(chunk_costs[i]);
+      maybe_crash("chunks", ++done);
     }
     progress.finish();
   });
@@ -102,8 +117,12 @@ int shard(const ShardOptions& options, const World& world) {
   for (const PartTask& task : parts) part_costs.push_back(task.bytes);
   std::vector<int> part_owner = assign_balanced(part_costs, world.size);
   ok = world.step([&] {
+    int done = 0;
     for (std::size_t i = 0; i < parts.size(); ++i)
-      if (part_owner[i] == world.rank) run_part(options, inputs[parts[i].language], parts[i]);
+      if (part_owner[i] == world.rank) {
+        run_part(options, inputs[parts[i].language], parts[i]);
+        maybe_crash("parts", ++done);
+      }
   });
   if (!ok) return 1;
 

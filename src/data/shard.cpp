@@ -86,6 +86,15 @@ std::optional<json> read_json_if_valid(const fs::path& path) {
 
 void write_json_atomic(const fs::path& path, const json& value) { write_file_atomic(path, value.dump(1) + "\n"); }
 
+// Temporary files a killed run left behind (AtomicFile names them "<name>.tmp.<pid>.<n>").
+void remove_temp_files(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.is_regular_file() && entry.path().filename().string().find(".tmp.") != std::string::npos)
+      fs::remove(entry.path(), ec);
+}
+
 bool file_has_size(const fs::path& path, std::uint64_t bytes) {
   std::error_code ec;
   auto size = fs::file_size(path, ec);
@@ -703,6 +712,7 @@ void finish_language(const ShardOptions& options, const LanguageInput& input, bo
 void invalidate_language(const ShardOptions& options, const LanguageInput& input) {
   std::error_code ignored;
   fs::remove(language_dir(options, input) / "index.json", ignored);
+  remove_temp_files(language_dir(options, input));
 }
 
 void write_run_index(const ShardOptions& options) {
@@ -714,6 +724,7 @@ void write_run_index(const ShardOptions& options) {
   }
   try {
     fs::path index_path = options.output_dir / "index.json";
+    remove_temp_files(options.output_dir);  // safe: we hold the lock every writer takes
     std::map<std::string, double> upsample;
     if (auto previous = read_json_if_valid(index_path))
       for (const auto& [language, entry] : (*previous)["languages"].items())
@@ -744,11 +755,16 @@ void write_run_index(const ShardOptions& options) {
       all_train_bytes += mixture.bytes;
       all_train_samples += totals["train"]["samples"].get<std::uint64_t>();
     }
-    write_json_atomic(index_path, json{{"format", "xmtf-shards/1"},
-                                       {"weights", "byte share of train bytes x upsample (as BLOOMZ; not renormalised)"},
-                                       {"train_bytes", all_train_bytes},
-                                       {"train_samples", all_train_samples},
-                                       {"languages", languages}});
+    std::string contents = json{{"format", "xmtf-shards/1"},
+                                {"weights", "byte share of train bytes x upsample (as BLOOMZ; not renormalised)"},
+                                {"train_bytes", all_train_bytes},
+                                {"train_samples", all_train_samples},
+                                {"languages", languages}}
+                               .dump(1) +
+                           "\n";
+    std::error_code ec;
+    bool unchanged = fs::exists(index_path, ec) && read_file(index_path) == contents;
+    if (!unchanged) write_file_atomic(index_path, contents);  // a rerun leaves the file untouched
   } catch (...) {
     ::close(lock);
     throw;
