@@ -184,7 +184,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-line-bytes", options.max_line_bytes, "longer lines are rejected without being loaded (default 64 MiB)")
       ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX));
   app.add_option("--chunk-bytes", options.chunk_bytes,
-                 "unit of work and of parallelism (default 64 MiB); part boundaries depend on it, ranks do not")
+                 "unit of work and of parallelism (default: 63/64 of --max-shard-bytes); part boundaries depend on it, "
+                 "the number of ranks does not")
       ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX));
   add_logging_options(app);
 
@@ -194,6 +195,9 @@ int main(int argc, char** argv) {
         if (!trim(language).empty()) options.languages.emplace_back(trim(language));
     if (app.count("--shuffle-seed") > 0) options.shuffle_seed = shuffle_seed;
     options.upsample = parse_upsample(upsample);
+    // A chunk's kept lines can run one line past the chunk; a little slack keeps them in one
+    // part, so a part is usually one chunk's output, moved into place rather than copied.
+    if (options.chunk_bytes == 0) options.chunk_bytes = std::max<std::uint64_t>(1, options.max_shard_bytes - options.max_shard_bytes / 64);
     return shard(options, world);
   });
   MPI_Finalize();

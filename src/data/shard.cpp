@@ -101,24 +101,31 @@ bool file_has_size(const fs::path& path, std::uint64_t bytes) {
   return !ec && size == bytes;
 }
 
-// A part being written: bytes, sample count and sha256 as they go.
+// A part being written: bytes, sample count and sha256 as they go. Lines are gathered in a
+// 1 MiB buffer so hashing and writing work on large blocks, not per line.
 class PartFile {
  public:
-  explicit PartFile(const fs::path& path) : file_(path) { std::setvbuf(file_.stream(), nullptr, _IOFBF, kWriteBuffer); }
+  explicit PartFile(const fs::path& path) : file_(path) { buffer_.reserve(kWriteBuffer + 4096); }
   void write_line(std::string_view line) {
-    file_.write(line);
-    file_.write("\n");
-    sha_.update(line);
-    sha_.update("\n", 1);
+    if (buffer_.size() + line.size() + 1 > kWriteBuffer) flush();
+    if (line.size() + 1 > kWriteBuffer) {
+      write_block(line, 1);
+      write_block("\n", 0);
+      return;
+    }
+    buffer_.append(line);
+    buffer_.push_back('\n');
     ++samples_;
   }
   void write_block(std::string_view bytes, std::uint64_t lines) {
+    flush();
     file_.write(bytes);
     sha_.update(bytes);
     samples_ += lines;
   }
-  std::uint64_t bytes() const { return file_.bytes_written(); }
+  std::uint64_t bytes() const { return file_.bytes_written() + buffer_.size(); }
   json commit(const std::string& name, bool validation) {
+    flush();
     file_.commit();
     return json{{"file", name},
                 {"split", validation ? "validation" : "train"},
@@ -128,8 +135,15 @@ class PartFile {
   }
 
  private:
+  void flush() {
+    if (buffer_.empty()) return;
+    file_.write(buffer_);
+    sha_.update(buffer_);
+    buffer_.clear();
+  }
   AtomicFile file_;
   Sha256 sha_;
+  std::string buffer_;
   std::uint64_t samples_ = 0;
 };
 
@@ -166,6 +180,7 @@ class PieceWriter {
     json committed = current_->commit(current_name_, false);
     record_["samples"] = committed["samples"];
     record_["bytes"] = committed["bytes"];
+    record_["sha256"] = committed["sha256"];
     pieces_.push_back(record_);
     current_.reset();
   }
@@ -566,6 +581,18 @@ std::vector<PartTask> plan_parts(const ShardOptions& options, const std::vector<
   return tasks;
 }
 
+namespace {
+// The record of a piece in its chunk's marker ("<file>.cNNNNN.pNNN.jsonl").
+json find_piece(const ShardOptions& options, const LanguageInput& input, const std::string& piece_name) {
+  std::string chunk_stem_name = piece_name.substr(0, piece_name.rfind(".p"));
+  auto marker = read_json_if_valid(work_dir(options, input) / (chunk_stem_name + ".stat.json"));
+  if (marker)
+    for (const json& piece : (*marker)["pieces"])
+      if (piece["file"] == piece_name) return piece;
+  fail("{}: no record of piece {}", work_dir(options, input).string(), piece_name);
+}
+}  // namespace
+
 void run_part(const ShardOptions& options, const LanguageInput& input, const PartTask& task) {
   if (task.whole_language) return run_sequential_pass(options, input);
   fs::path work = work_dir(options, input);
@@ -576,6 +603,17 @@ void run_part(const ShardOptions& options, const LanguageInput& input, const Par
       file_has_size(out_path, (*marker)["part"].value("bytes", std::uint64_t{0})))
     return;
   bool validation = starts_with(task.name, "validation-");
+  if (task.pieces.size() == 1 && options.validation_fraction <= 0) {
+    // The part is exactly one piece: move it instead of copying (its chunk is redone if we die
+    // before the marker below is written).
+    json piece = find_piece(options, input, task.pieces[0]);
+    fs::rename(work / task.pieces[0], out_path);
+    fsync_directory(out_path.parent_path());
+    json part{{"file", task.name}, {"split", "train"}, {"samples", piece["samples"]}, {"bytes", piece["bytes"]},
+              {"sha256", piece["sha256"]}};
+    write_json_atomic(marker_path, json{{"options", output_options_json(options)}, {"pieces", task.pieces}, {"part", part}});
+    return;
+  }
   PartFile out(out_path);
   for (const std::string& piece : task.pieces) {
     if (options.validation_fraction <= 0) {

@@ -30,7 +30,7 @@ struct ShardOptions {
   std::vector<std::string> languages;  // empty: every language folder of input_dir
   std::uint64_t max_shard_bytes = std::uint64_t{256} << 20;
   std::uint64_t max_line_bytes = std::uint64_t{64} << 20;
-  std::uint64_t chunk_bytes = std::uint64_t{64} << 20;
+  std::uint64_t chunk_bytes = 0;  // 0: max_shard_bytes - max_shard_bytes / 64 (see docs/data.md)
   bool dedup = false;
   std::optional<std::uint64_t> shuffle_seed;
   std::uint64_t max_per_prompt = 0;  // 0: no cap
