@@ -48,10 +48,10 @@ std::vector<std::string> manifest_arguments(const std::string& path, const std::
     if (!known) fail("{}:{}: [stages.{}] key '{}' is not an xmtf-train setting (see --help)", path,
                      key_node.source().begin.line, stage, key);
     auto emit = [&](const toml::node& node) {
-      if (auto s = node.value<std::string>()) args.push_back(option + "=" + *s);
-      else if (auto b = node.value<bool>()) args.push_back(option + "=" + (*b ? "true" : "false"));
-      else if (auto i = node.value<std::int64_t>()) args.push_back(option + "=" + std::to_string(*i));
-      else if (auto d = node.value<double>()) args.push_back(option + "=" + fmt::format("{}", *d));
+      if (node.is_string()) args.push_back(option + "=" + *node.value<std::string>());
+      else if (node.is_boolean()) args.push_back(option + "=" + (*node.value<bool>() ? "true" : "false"));
+      else if (node.is_integer()) args.push_back(option + "=" + std::to_string(*node.value<std::int64_t>()));
+      else if (node.is_floating_point()) args.push_back(option + "=" + fmt::format("{}", *node.value<double>()));
       else fail("{}: [stages.{}] key '{}' has an unsupported type", path, stage, key);
     };
     if (const toml::array* array = value.as_array()) {

@@ -1,0 +1,80 @@
+// The xmtf-train executable: --help, exit codes, manifest stage settings, SIGTERM handling.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "ckpt/training_checkpoint.hpp"
+#include "core/fs.hpp"
+#include "core/text.hpp"
+
+using namespace xmtf;
+
+namespace {
+
+const std::string kBin = std::string(XMTF_BIN_DIR) + "/xmtf-train";
+const fs::path kData = fs::path(XMTF_TEST_DATA_DIR) / "bloom";
+
+int run(const std::string& command) {
+  const int status = std::system((command + " >/dev/null 2>&1").c_str());
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+fs::path fresh_dir(const std::string& name) {
+  const fs::path dir = fs::temp_directory_path() / ("xmtf_train_cli_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  return dir;
+}
+
+std::string base_args(const fs::path& dir) {
+  return " --model-config " + shell_quote((kData / "tiny-bloom.config.json").string()) +
+         " --data sw:1:" + shell_quote((kData / "mtf" / "sw.jsonl").string()) +
+         " --seq-len 256 --checkpoint-dir " + shell_quote(dir.string());
+}
+
+}  // namespace
+
+TEST(XmtfTrainCli, HelpAndExitCodes) {
+  EXPECT_EQ(run(kBin + " --help"), 0);
+  EXPECT_EQ(run(kBin + " --no-such-option"), 2);
+  const fs::path dir = fresh_dir("codes");
+  EXPECT_EQ(run(kBin + " --model-config /nonexistent.json --data a:1:/nonexistent.jsonl --checkpoint-dir " + dir.string()), 1);
+  EXPECT_EQ(run(kBin + base_args(dir) + " --global-batch 3 --micro-batch 2"), 1);
+  fs::remove_all(dir);
+}
+
+TEST(XmtfTrainCli, ReadsTheManifestStageAndTheCommandLineWins) {
+  const fs::path dir = fresh_dir("manifest");
+  std::ofstream(dir / "m.toml") << "[stages.train]\nafter = [\"tokenize\"]\nsteps = 50\nlr = 1e-3\n"
+                                << "global_batch = 2\nmicro_batch = 1\nnorm_target_loss = true\n"
+                                << "data = [\"sw:1:" << (kData / "mtf" / "sw.jsonl").string() << "\"]\n";
+  const std::string args = " --manifest " + (dir / "m.toml").string() + " --model-config " +
+                           (kData / "tiny-bloom.config.json").string() + " --seq-len 256 --checkpoint-dir " +
+                           (dir / "ckpt").string();
+  EXPECT_EQ(run(kBin + args + " --steps 2"), 0);
+  const auto latest = ckpt::latest_checkpoint(dir / "ckpt");
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_EQ(latest->filename(), "step-00000002");
+  std::ofstream(dir / "bad.toml") << "[stages.train]\nlearning_rat = 1\n";
+  EXPECT_EQ(run(kBin + " --manifest " + (dir / "bad.toml").string() + " --model-config x --checkpoint-dir y"), 2);
+  fs::remove_all(dir);
+}
+
+TEST(XmtfTrainCli, SigtermSavesACheckpointAndExitsCleanly) {
+  const fs::path dir = fresh_dir("sigterm");
+  const std::string command = "(" + kBin + base_args(dir / "ckpt") +
+                              " --steps 100000 --global-batch 1 & pid=$!; sleep 2; kill -TERM $pid; wait $pid)";
+  EXPECT_EQ(run(command), 0);
+  const auto latest = ckpt::latest_checkpoint(dir / "ckpt");
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_NE(latest->filename(), "step-00100000");
+  // A rerun resumes from there (here: told to stop right away by the kill switch).
+  std::ofstream(dir / "STOP") << "";
+  EXPECT_EQ(run(kBin + base_args(dir / "ckpt") + " --steps 100000 --global-batch 1 --kill-switch-path " +
+                (dir / "STOP").string()), 0);
+  EXPECT_EQ(ckpt::latest_checkpoint(dir / "ckpt")->filename(), latest->filename());
+  fs::remove_all(dir);
+}
