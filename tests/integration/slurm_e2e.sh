@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Real SLURM end to end. Starts a single-node SLURM on 127.0.0.1 (scripts/local-slurm.sh, its
+# own folder and ports), submits a 3-stage manifest of aligned arrays with one task that fails
+# on its first attempt, checks `xmtf status`, runs `xmtf resubmit`, checks that every task of
+# every stage completed exactly once (markers and outputs), and stops the daemons it started.
+set -uo pipefail
+XMTF=$1 SLURM_SCRIPT=$2
+. "$(dirname "$0")/lib.sh"
+export XMTF_SLURM_DIR=/tmp/xmtf-slurm-ctest XMTF_SLURM_PORT=6917 XMTF_SLURM_CPUS=4
+"$SLURM_SCRIPT" stop >/dev/null 2>&1   # leftovers of an interrupted earlier run
+if ! "$SLURM_SCRIPT" start > /tmp/xmtf-slurm-ctest.start.log 2>&1; then
+  rc=$?
+  cat /tmp/xmtf-slurm-ctest.start.log
+  [ $rc = 77 ] && { echo "SKIPPED: this machine cannot host a local SLURM"; exit 77; }
+  echo "FAIL - local SLURM did not start"; exit 1
+fi
+eval "$("$SLURM_SCRIPT" env)"
+W=$(mktemp -d /tmp/xmtf-slurm-e2e.XXXXXX)
+cleanup() { "$SLURM_SCRIPT" stop >/dev/null 2>&1; rm -rf "$W"; }
+trap cleanup EXIT
+cd "$W"
+cat > pipeline.toml <<'TOML'
+[run]
+name = "slurm-e2e"
+executor = "slurm"
+[slurm]
+partition = "debug"
+time = "00:05:00"
+max_concurrent = 4
+setup = ["export XMTF_E2E_SETUP=yes"]
+lost_after_seconds = 60
+[languages]
+use = ["en", "fr", "sw"]
+[stages.prep]
+array = "languages"
+run = "mkdir -p out; if [ {lang} = fr ] && [ ! -e fixed ]; then echo 'fr fails' >&2; exit 3; fi; echo \"$XMTF_E2E_SETUP {lang}\" >> out/prep_{lang}.txt"
+outputs = ["out/prep_{lang}.txt"]
+[stages.encode]
+array = "languages"
+after = ["prep"]
+run = "cat out/prep_{lang}.txt >> out/encode_{lang}.txt"
+[stages.fit]
+array = "languages"
+after = ["encode"]
+run = "cat out/encode_{lang}.txt >> out/fit_{lang}.txt"
+TOML
+"$XMTF" submit pipeline.toml > submit.log 2>&1
+check "submit succeeds" test $? = 0
+cat submit.log
+[ "$fail" = 0 ] || { finish; exit 1; }
+check "aligned stages chained task-to-task" grep -q "dependency=aftercorr:" submit.log
+# shard settles (fr fails); tokenize[fr] and train[fr] stay pending, never satisfied
+for _ in $(seq 90); do
+  st=$("$XMTF" status slurm-e2e)
+  [ "$(done_count "$st" fit)" = 2 ] && [ "$(failed_count "$st" prep)" = 1 ] && break
+  sleep 1
+done
+echo "$st"
+check "status: prep 2 done, 1 failed" test "$(done_count "$st" prep)/$(failed_count "$st" prep)" = 2/1
+check "status: fit 2 done (en, sw went through)" test "$(done_count "$st" fit)" = 2
+check "status names the failed task and its log" grep -q "prep\[1\] lang=fr: exit 3 (attempt 1)" <<<"$st"
+check "the failed task's log holds its stderr" bash -c "grep -q 'fr fails' jobs/slurm-e2e/prep/logs/*_1.out"
+touch fixed
+"$XMTF" resubmit slurm-e2e > resubmit.log 2>&1
+check "resubmit succeeds" test $? = 0
+cat resubmit.log
+check "resubmit sends exactly the failed index" grep -q "submitted job [0-9]* --array=1%4" resubmit.log
+check "resubmit re-points the waiting dependents" grep -q "encode: job [0-9]* now waits for aftercorr:" resubmit.log
+for _ in $(seq 90); do "$XMTF" status slurm-e2e --check >/dev/null 2>&1 && break; sleep 1; done
+st=$("$XMTF" status slurm-e2e)
+echo "$st"
+check "status --check: every task done" "$XMTF" status slurm-e2e --check
+check "9 done markers" test "$(ls jobs/slurm-e2e/*/markers/*.done | wc -l)" = 9
+check "every output written exactly once" bash -c 'for f in out/*.txt; do [ "$(wc -l < "$f")" = 1 ] || exit 1; done; [ "$(ls out | wc -l)" = 9 ]'
+check "setup lines ran inside the job" grep -q "^yes fr$" out/fit_fr.txt
+check "the resubmitted task is attempt 2" grep -q '"attempt": 2' jobs/slurm-e2e/prep/markers/1.done
+"$XMTF" resubmit slurm-e2e > resubmit2.log 2>&1
+check "a second resubmit finds nothing to do" grep -q "nothing resubmitted" resubmit2.log
+finish
