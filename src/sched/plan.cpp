@@ -337,7 +337,7 @@ std::string describe_plan(const Plan& plan) {
                                                        d.aligned ? "task-to-task" : "whole stage");
     std::string runs = st.executable.empty() ? "shell" : fs::path(st.executable).filename().string();
     if (st.mpi && st.resources.total_tasks() > 1) runs += fmt::format(" x{} ranks", st.resources.total_tasks());
-    s += fmt::format("  {:<{}}  {:>5} task{}  {:<16} {:<24} {}\n", st.name, width, p.rows.size(),
+    s += fmt::format("  {:<{}}  {:>5} task{}  {:<22} {:<24} {}\n", st.name, width, p.rows.size(),
                      p.rows.size() == 1 ? " " : "s", array.empty() ? "-" : array, runs, deps);
   }
   return s;

@@ -1,0 +1,100 @@
+#include "sched/status.hpp"
+
+#include <gmock/gmock.h>
+
+#include "sched/markers.hpp"
+#include "sched/task.hpp"
+#include "sched_test_util.hpp"
+
+namespace xmtf::sched {
+namespace {
+
+using ::testing::HasSubstr;
+
+// One stage of 7 tasks in every situation status must tell apart.
+TEST(Status, ClassifiesMarkersAndQueue) {
+  fs::path dir = testing::scratch("status");
+  RunInfo run;
+  run.run = "r";
+  run.executor = "slurm";
+  run.dir = dir;
+  run.stages = {{"s", 7, {}}};
+  fs::create_directories(dir / "s" / "markers");
+  auto marker = [&](std::size_t index, const std::string& status, int exit_status) {
+    Marker m;
+    m.run = "r";
+    m.stage = "s";
+    m.index = index;
+    m.status = status;
+    m.exit_status = exit_status;
+    m.reason = exit_status ? "exit 3" : "";
+    m.host = "elsewhere";
+    m.job_id = "50";
+    write_marker(dir / "s", m);
+  };
+  marker(0, "done", 0);
+  marker(1, "failed", 3);
+  StatusInputs in;
+  in.now = 1000;
+  in.lost_after_seconds = 100;
+  Submission old;
+  old.stage = "s";
+  old.job_id = "50";
+  old.indices = {0, 1, 2, 3, 4, 5};
+  old.submitted_at = 500;
+  in.submissions = {old};
+  in.queue["50"][2] = {"PENDING", "DependencyNeverSatisfied"};
+  in.queue["50"][3] = {"RUNNING", "None"};
+  in.queue["50"][4] = {"OUT_OF_MEMORY", "None"};  // gone without a marker
+  // 5: submitted long ago, no longer known to squeue, no marker: lost
+  // 6: never submitted
+  RunStatus status = compute_status(run, in);
+  const auto& t = status.stages[0].tasks;
+  EXPECT_EQ(t[0].state, TaskState::done);
+  EXPECT_EQ(t[1].state, TaskState::failed);
+  EXPECT_EQ(t[2].state, TaskState::pending);
+  EXPECT_EQ(t[2].detail, "DependencyNeverSatisfied");
+  EXPECT_EQ(t[3].state, TaskState::running);
+  EXPECT_EQ(t[4].state, TaskState::failed);
+  EXPECT_THAT(t[4].detail, HasSubstr("SLURM state OUT_OF_MEMORY without a marker"));
+  EXPECT_EQ(t[5].state, TaskState::failed);
+  EXPECT_THAT(t[5].detail, HasSubstr("left the queue without a marker"));
+  EXPECT_EQ(t[6].state, TaskState::never_ran);
+  EXPECT_EQ(t[4].log, (dir / "s/logs/50_4.out").string());
+
+  // A newer submission of task 1 that is still pending overrides the old failure.
+  Submission retry;
+  retry.stage = "s";
+  retry.job_id = "60";
+  retry.indices = {1};
+  retry.submitted_at = 990;
+  in.submissions.push_back(retry);
+  in.queue["60"][1] = {"PENDING", "Priority"};
+  EXPECT_EQ(compute_status(run, in).stages[0].tasks[1].state, TaskState::pending);
+  // An exit code 0 without a marker is not success.
+  in.queue["50"][4] = {"COMPLETED", "None"};
+  EXPECT_EQ(compute_status(run, in).stages[0].tasks[4].state, TaskState::failed);
+  fs::remove_all(dir);
+}
+
+TEST(Status, DeadLocalProcessIsFailed) {
+  fs::path dir = testing::scratch("status-local");
+  RunInfo run;
+  run.run = "r";
+  run.dir = dir;
+  run.stages = {{"s", 1, {}}};
+  Marker m;
+  m.run = "r";
+  m.stage = "s";
+  m.status = "running";
+  m.host = host_name();
+  m.pid = 999999;  // no such process
+  write_marker(dir / "s", m);
+  StatusInputs in;
+  in.now = unix_now();
+  EXPECT_EQ(compute_status(run, in).stages[0].tasks[0].state, TaskState::failed);
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace xmtf::sched
