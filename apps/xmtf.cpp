@@ -52,6 +52,7 @@ int main(int argc, char** argv) {
   CLI::App app{"xmtf: plan, submit, track and resubmit the BLOOMZ/mT0 multitask-finetuning pipeline from a TOML manifest", "xmtf"};
   add_logging_options(app);
   app.require_subcommand(1);
+  app.fallthrough();  // --log-level and -q also after the subcommand
   std::string manifest, target, workdir = ".", stage;
   bool check = false;
 
