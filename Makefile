@@ -6,13 +6,13 @@ MANIFEST ?= manifests/demo.toml
 RUN ?=
 XMTF = $(BUILD)/bin/xmtf
 
-.PHONY: setup build test run plan submit status resubmit cancel report bench clean
+.PHONY: setup build test run plan submit status resubmit cancel bench clean
 
 setup:
 	@scripts/setup.sh
 
 build: setup
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -UXMTF_AREAS >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
 test: build
@@ -35,9 +35,6 @@ resubmit: build
 
 cancel: build
 	$(XMTF) cancel $(if $(RUN),$(RUN),$(MANIFEST))
-
-report: build
-	$(XMTF) status $(if $(RUN),$(RUN),$(MANIFEST))
 
 bench: build
 	@for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b; done
