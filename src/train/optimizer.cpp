@@ -10,12 +10,10 @@ namespace xmtf::train {
 
 AdamW::AdamW(const models::ParameterLayout& layout, AdamWSettings settings)
     : settings_(settings),
-      decay_mask_(layout.total_floats(), 0),
       exp_avg_(layout.total_floats(), 0.0f),
       exp_avg_sq_(layout.total_floats(), 0.0f) {
   for (const models::TensorSpec& spec : layout.tensors()) {
-    if (!spec.weight_decay) continue;
-    std::fill(decay_mask_.begin() + spec.offset, decay_mask_.begin() + spec.offset + spec.numel, 1);
+    ranges_.push_back({spec.offset, spec.numel, spec.weight_decay});
   }
 }
 
@@ -29,16 +27,20 @@ void AdamW::update(std::vector<float>& params, const std::vector<float>& grads, 
   const float bias_correction1 = static_cast<float>(1.0 - std::pow(settings_.beta1, step_));
   const float bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(settings_.beta2, step_)));
   const float step_size = static_cast<float>(lr) / bias_correction1;
-  const float decay = static_cast<float>(1.0 - lr * settings_.weight_decay);
   const auto eps = static_cast<float>(settings_.eps);
-  const std::size_t n = params.size();
-  for (std::size_t i = 0; i < n; ++i) {
-    if (decay_mask_[i]) params[i] *= decay;
-    const float g = grads[i];
-    exp_avg_[i] = exp_avg_[i] * beta1 + g * (1.0f - beta1);
-    exp_avg_sq_[i] = exp_avg_sq_[i] * beta2 + g * g * (1.0f - beta2);
-    const float denom = std::sqrt(exp_avg_sq_[i]) / bias_correction2_sqrt + eps;
-    params[i] -= step_size * exp_avg_[i] / denom;
+  for (const Range& range : ranges_) {
+    const float decay = range.weight_decay ? static_cast<float>(1.0 - lr * settings_.weight_decay) : 1.0f;
+    float* p = params.data() + range.offset;
+    const float* g = grads.data() + range.offset;
+    float* m = exp_avg_.data() + range.offset;
+    float* v = exp_avg_sq_.data() + range.offset;
+    for (std::int64_t i = 0; i < range.numel; ++i) {
+      p[i] *= decay;
+      m[i] = m[i] * beta1 + g[i] * (1.0f - beta1);
+      v[i] = v[i] * beta2 + g[i] * g[i] * (1.0f - beta2);
+      const float denom = std::sqrt(v[i]) / bias_correction2_sqrt + eps;
+      p[i] -= step_size * m[i] / denom;
+    }
   }
 }
 

@@ -34,8 +34,13 @@ class AdamW {
   const AdamWSettings& settings() const { return settings_; }
 
  private:
+  struct Range {
+    std::int64_t offset;
+    std::int64_t numel;
+    bool weight_decay;
+  };
   AdamWSettings settings_;
-  std::vector<std::uint8_t> decay_mask_;  // per float of the flat buffer
+  std::vector<Range> ranges_;  // one per tensor
   std::vector<float> exp_avg_;
   std::vector<float> exp_avg_sq_;
   std::int64_t step_ = 0;
