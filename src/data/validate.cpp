@@ -58,12 +58,14 @@ LineValidator::~LineValidator() = default;
 std::string LineValidator::check(std::string_view line, bool padded) {
   if (is_blank(line)) return "empty line";
   if (std::memchr(line.data(), '\0', line.size()) != nullptr) return "NUL byte in line";
-  if (!simdjson::validate_utf8(line.data(), line.size())) return "invalid UTF-8";
+  // No separate UTF-8 pass: simdjson's stage 1 validates UTF-8 and reports UTF8_ERROR.
   std::string_view text = impl_->padded(line, padded);
   simdjson::dom::element document;
   auto error = impl_->parser.parse(text.data(), text.size(), false).get(document);
   std::string reason;
-  if (error != simdjson::SUCCESS) {
+  if (error == simdjson::UTF8_ERROR) {
+    reason = "invalid UTF-8";
+  } else if (error != simdjson::SUCCESS) {
     reason = fmt::format("invalid JSON ({})", simdjson::error_message(error));
   } else if (!document.is_object()) {
     reason = "not a JSON object";
