@@ -442,7 +442,9 @@ std::vector<LanguageInput> discover_inputs(const fs::path& input_dir, const std:
     if (entry.is_directory() && !starts_with(name, ".")) available.push_back(name);
   }
   std::sort(available.begin(), available.end());
-  std::vector<std::string> wanted = languages.empty() ? available : languages;
+  std::vector<std::string> wanted;  // in the given order, each once
+  for (const std::string& language : languages.empty() ? available : languages)
+    if (std::find(wanted.begin(), wanted.end(), language) == wanted.end()) wanted.push_back(language);
   std::vector<LanguageInput> inputs;
   for (const std::string& language : wanted) {
     if (std::find(available.begin(), available.end(), language) == available.end()) {

@@ -3,6 +3,7 @@
 // independent Python count in tests/reference/data/golden_shard.json.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -204,6 +205,10 @@ TEST(LineReader, GiantLineOverDefaultLimitIsSkippedNotLoaded) {
   EXPECT_EQ(lines[1].length, giant);
   EXPECT_TRUE(lines[1].bytes.empty());
   EXPECT_EQ(lines[2].bytes, R"({"inputs": "c", "targets": "d"})");
+  // Memory stayed bounded: the reader's buffer stops growing at --max-line-bytes.
+  struct rusage usage {};
+  ::getrusage(RUSAGE_SELF, &usage);
+  EXPECT_LT(usage.ru_maxrss, 160 * 1024) << "peak RSS in KiB";
   // A chunk that lies inside the giant line owns no line.
   EXPECT_FALSE(first_line_start(path, 1 << 20, 2 << 20).has_value());
   fs::remove_all(dir);
