@@ -9,7 +9,6 @@ bin_dir=$1
 size_mib=${2:-1024}
 jobs=${3:-8}
 work=$(mktemp -d "${TMPDIR:-/tmp}/xmtf-bench-hub.XXXXXX")
-exec 3> >(cat >/dev/null)  # placeholder so fd 3 exists for cleanup ordering
 cleanup() { exec 4>&- 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
@@ -31,19 +30,21 @@ t_curl=$(seconds "$start" "$end")
 rm -f "$work/curl.bin"
 report "curl -o" "$t_curl"
 
-run_fetch() {  # name, extra args...
+elapsed=0
+run_fetch() {  # name, extra args...; sets elapsed
   local name=$1; shift
   rm -rf "$work/cache"
   local start end
   start=$(date +%s.%N)
   env HF_ENDPOINT="$endpoint" "$bin_dir/xmtf-fetch" --repo bench/big --cache "$work/cache" -q "$@" >/dev/null
   end=$(date +%s.%N)
-  local t; t=$(seconds "$start" "$end")
-  report "$name" "$t"
-  echo "$t"
+  elapsed=$(seconds "$start" "$end")
+  report "$name" "$elapsed"
 }
-t_one=$(run_fetch "xmtf-fetch --jobs 1" --jobs 1 | tee /dev/stderr | tail -1) 2>&1
-t_par=$(run_fetch "xmtf-fetch --jobs $jobs (ranges)" --jobs "$jobs" --parallel-min-size 1 | tee /dev/stderr | tail -1) 2>&1
+run_fetch "xmtf-fetch --jobs 1" --jobs 1
+t_one=$elapsed
+run_fetch "xmtf-fetch --jobs $jobs (ranges)" --jobs "$jobs" --parallel-min-size 1
+t_par=$elapsed
 awk -v c="$t_curl" -v a="$t_one" -v b="$t_par" -v j="$jobs" 'BEGIN {
-  printf "ratio vs curl (throughput): jobs 1: %.2f   jobs %d: %.2f\n", c / a, j, c / b }'
-echo "(times include sha256 verification of the blob; curl's does not)"
+  printf "throughput ratio xmtf-fetch / curl: jobs 1: %.2f   jobs %d: %.2f\n", c / a, j, c / b }'
+echo "(xmtf-fetch times include the sha256 verification of the blob and the cache rename; curl's do not)"

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
@@ -14,7 +15,6 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
-#include "core/sha256.hpp"
 #include "core/text.hpp"
 
 namespace xmtf::hub {
@@ -31,9 +31,10 @@ void remove_quietly(const fs::path& path) {
   fs::remove(path, ignored);
 }
 
-// Verifies the finished temporary file and renames it to the blob name; a bad file is deleted.
-void verify_and_install(const fs::path& temp, const fs::path& blob, const BlobRequest& request) {
-  std::string problem = verify_blob_file(temp, request.file);
+// Renames the finished temporary file to the blob name, unless its check found a problem: then
+// the file is deleted.
+void install_if_verified(const fs::path& temp, const fs::path& blob, const BlobRequest& request,
+                         const std::string& problem) {
   if (!problem.empty()) {
     remove_quietly(temp);
     fail("{} ({} {}): {}; the downloaded file was deleted, rerun to fetch it again", request.file.path,
@@ -67,6 +68,9 @@ std::uint64_t download_sequential(HttpSession& session, const HubClient& client,
     have = 0;
   }
   if (have > 0) log::info("{}: resuming at {} of {}", file.path, format_bytes(have), format_bytes(file.size));
+  // Hashed as it arrives, so verification costs no second read of the file.
+  ContentHasher hasher(file);
+  hasher.update_from_file(incomplete, have);
 
   std::uint64_t downloaded = 0;
   bool first_chunk = true;
@@ -81,10 +85,12 @@ std::uint64_t download_sequential(HttpSession& session, const HubClient& client,
         std::fflush(out);
         if (::ftruncate(::fileno(out), 0) != 0) return !(write_failed = true);
         have = 0;
+        hasher.restart();
       }
       first_chunk = false;
       if (have + bytes.size() > file.size) return !(too_long = true);
       if (std::fwrite(bytes.data(), 1, bytes.size(), out) != bytes.size()) return !(write_failed = true);
+      hasher.update(bytes);
       have += bytes.size();
       downloaded += bytes.size();
       progress.add(bytes.size());
@@ -108,7 +114,8 @@ std::uint64_t download_sequential(HttpSession& session, const HubClient& client,
   }
   bool range_already_complete = response.status == 416 && have == file.size;
   if (!response.ok() && !range_already_complete) throw Error(client.failure_message(response, request.context));
-  verify_and_install(incomplete, cache.blob_path(file.blob_name()), request);
+  install_if_verified(incomplete, cache.blob_path(file.blob_name()), request,
+                      content_problem(file, have, hasher.hex_digest()));
   return downloaded;
 }
 
@@ -152,8 +159,11 @@ std::uint64_t download_parallel(const std::string& direct_url, const HubClient& 
 
   std::atomic<std::size_t> next{0};
   std::atomic<std::uint64_t> downloaded{0};
-  std::mutex failure_mutex;
+  std::mutex failure_mutex;  // guards failure, part_ready and done_file
+  std::condition_variable part_finished;
   std::string failure;
+  std::vector<char> part_ready(plan.n_parts, 0);
+  for (std::size_t part : done) part_ready[part] = 1;
   std::FILE* done_file = std::fopen(done_path.c_str(), "a");
   if (!done_file) fail("cannot open {}: {}", done_path.string(), errno_text(errno));
 
@@ -189,15 +199,43 @@ std::uint64_t download_parallel(const std::string& direct_url, const HubClient& 
           failure = write_failed ? fmt::format("{}: bad range answer or write error at byte {}", file.path, position)
                                  : client.failure_message(response, request.context);
         next = todo.size();  // stop the other workers
+        part_finished.notify_all();
         return;
       }
       std::fprintf(done_file, "%zu\n", part);
       std::fflush(done_file);
+      part_ready[part] = 1;
+      part_finished.notify_all();
     }
   };
   std::vector<std::thread> threads;
   for (int i = 0; i < std::min<int>(options.parallel_ranges, static_cast<int>(todo.size())); ++i)
     threads.emplace_back(worker);
+  // Meanwhile this thread hashes the parts in order as they land, so that verification
+  // overlaps the download instead of reading the whole file again at the end.
+  ContentHasher hasher(file);
+  std::uint64_t n_hashed = 0;
+  std::vector<char> buffer(1 << 20);
+  for (std::size_t part = 0; part < plan.n_parts; ++part) {
+    {
+      std::unique_lock lock(failure_mutex);
+      part_finished.wait(lock, [&] { return part_ready[part] || !failure.empty(); });
+      if (!failure.empty()) break;
+    }
+    std::uint64_t end = std::min(file.size, (part + 1) * plan.part_bytes);
+    while (n_hashed < end) {
+      std::size_t chunk = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), end - n_hashed));
+      ssize_t got = ::pread(fd, buffer.data(), chunk, static_cast<off_t>(n_hashed));
+      if (got <= 0) {  // no throw here: the workers must be joined first
+        std::lock_guard lock(failure_mutex);
+        failure = fmt::format("cannot read {}: {}", parts_path.string(), errno_text(errno));
+        next = todo.size();
+        break;
+      }
+      hasher.update({buffer.data(), static_cast<std::size_t>(got)});
+      n_hashed += static_cast<std::uint64_t>(got);
+    }
+  }
   for (auto& thread : threads) thread.join();
   bool synced = ::fsync(fd) == 0;
   ::close(fd);
@@ -205,7 +243,8 @@ std::uint64_t download_parallel(const std::string& direct_url, const HubClient& 
   if (!failure.empty()) throw Error(failure);
   if (!synced) fail("cannot flush {}: {}", parts_path.string(), errno_text(errno));
   remove_quietly(done_path);
-  verify_and_install(parts_path, cache.blob_path(file.blob_name()), request);
+  install_if_verified(parts_path, cache.blob_path(file.blob_name()), request,
+                      content_problem(file, n_hashed, hasher.hex_digest()));
   return downloaded;
 }
 
@@ -228,39 +267,70 @@ std::optional<std::string> range_capable_url(HttpSession& session, const HubClie
 
 }  // namespace
 
-std::string git_blob_sha1_file(const fs::path& path) {
+ContentHasher::ContentHasher(const RemoteFile& file) : file_(file), context_(EVP_MD_CTX_new()) {
+  if (!context_) fail("EVP_MD_CTX_new failed");
+  restart();
+}
+
+ContentHasher::~ContentHasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(context_)); }
+
+void ContentHasher::restart() {
+  auto* context = static_cast<EVP_MD_CTX*>(context_);
+  EVP_DigestInit_ex(context, file_.is_lfs() ? EVP_sha256() : EVP_sha1(), nullptr);
+  if (!file_.is_lfs()) {
+    std::string header = fmt::format("blob {}", file_.size);
+    EVP_DigestUpdate(context, header.data(), header.size() + 1);  // with its '\0'
+  }
+}
+
+void ContentHasher::update(std::string_view bytes) {
+  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(context_), bytes.data(), bytes.size());
+}
+
+void ContentHasher::update_from_file(const fs::path& path, std::uint64_t n_bytes) {
+  if (n_bytes == 0) return;
   std::ifstream in(path, std::ios::binary);
   if (!in) fail("cannot open {}: {}", path.string(), errno_text(errno));
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  EVP_DigestInit_ex(context.get(), EVP_sha1(), nullptr);
-  std::string header = fmt::format("blob {}", fs::file_size(path));
-  EVP_DigestUpdate(context.get(), header.data(), header.size() + 1);  // with its '\0'
   std::vector<char> buffer(1 << 20);
-  while (in) {
-    in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    EVP_DigestUpdate(context.get(), buffer.data(), static_cast<std::size_t>(in.gcount()));
+  while (n_bytes > 0 && in) {
+    in.read(buffer.data(), static_cast<std::streamsize>(std::min<std::uint64_t>(buffer.size(), n_bytes)));
+    update({buffer.data(), static_cast<std::size_t>(in.gcount())});
+    n_bytes -= static_cast<std::uint64_t>(in.gcount());
   }
+  if (n_bytes > 0) fail("cannot read {}", path.string());
+}
+
+std::string ContentHasher::hex_digest() {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  EVP_DigestFinal_ex(context.get(), digest, &length);
+  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(context_), digest, &length);
   std::string hex;
   for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
   return hex;
 }
 
+std::string content_problem(const RemoteFile& file, std::uint64_t n_bytes, const std::string& digest) {
+  if (n_bytes != file.size) return fmt::format("size mismatch: {} bytes, expected {}", n_bytes, file.size);
+  if (file.is_lfs() && digest != file.lfs_sha256)
+    return fmt::format("sha256 mismatch: got {}, expected {} (corrupted download)", digest, file.lfs_sha256);
+  if (!file.is_lfs() && digest != file.git_oid)
+    return fmt::format("checksum mismatch: git blob id {}, expected {} (corrupted download)", digest, file.git_oid);
+  return "";
+}
+
 std::string verify_blob_file(const fs::path& path, const RemoteFile& file) {
   std::uint64_t size = file_size_or_zero(path);
-  if (size != file.size) return fmt::format("size mismatch: {} bytes, expected {}", size, file.size);
-  if (file.is_lfs()) {
-    std::string actual = sha256_file(path);
-    if (actual != file.lfs_sha256)
-      return fmt::format("sha256 mismatch: got {}, expected {} (corrupted download)", actual, file.lfs_sha256);
-  } else {
-    std::string actual = git_blob_sha1_file(path);
-    if (actual != file.git_oid)
-      return fmt::format("checksum mismatch: git blob id {}, expected {} (corrupted download)", actual, file.git_oid);
-  }
-  return "";
+  if (size != file.size) return content_problem(file, size, "");
+  ContentHasher hasher(file);
+  hasher.update_from_file(path, size);
+  return content_problem(file, size, hasher.hex_digest());
+}
+
+std::string git_blob_sha1_file(const fs::path& path) {
+  RemoteFile as_git_file{path.filename().string(), file_size_or_zero(path), "", ""};
+  ContentHasher hasher(as_git_file);
+  hasher.update_from_file(path, as_git_file.size);
+  return hasher.hex_digest();
 }
 
 std::uint64_t download_blob(HttpSession& session, const HubClient& client, const RepoCache& cache,

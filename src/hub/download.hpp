@@ -31,6 +31,27 @@ struct BlobRequest {
 std::uint64_t download_blob(HttpSession& session, const HubClient& client, const RepoCache& cache,
                             const BlobRequest& request, const DownloadOptions& options, Progress& progress);
 
+// The digest a blob's content is checked with, fed as bytes arrive: sha256 for LFS files, the
+// git blob id (sha1 of "blob <size>\0" + content) for files stored in git.
+class ContentHasher {
+ public:
+  explicit ContentHasher(const RemoteFile& file);
+  ~ContentHasher();
+  ContentHasher(const ContentHasher&) = delete;
+  ContentHasher& operator=(const ContentHasher&) = delete;
+  void restart();
+  void update(std::string_view bytes);
+  void update_from_file(const fs::path& path, std::uint64_t n_bytes);  // its first n_bytes
+  std::string hex_digest();  // call once per restart
+
+ private:
+  const RemoteFile& file_;
+  void* context_;  // EVP_MD_CTX*
+};
+
+// What is wrong with content of n_bytes and digest (from ContentHasher) as file; "" when right.
+std::string content_problem(const RemoteFile& file, std::uint64_t n_bytes, const std::string& digest);
+
 // The checks a blob's content must pass: sha256 for LFS files, git blob sha1 for git files; size
 // for both. Returns "" when it passes, else what is wrong.
 std::string verify_blob_file(const fs::path& path, const RemoteFile& file);

@@ -278,6 +278,8 @@ MockHub::~MockHub() {
 
 std::string MockHub::endpoint() const { return fmt::format("http://127.0.0.1:{}", state_->hub_port); }
 
+std::string MockHub::cdn_endpoint() const { return fmt::format("http://127.0.0.1:{}", state_->cdn_port); }
+
 void MockHub::add_repo(MockRepo repo) {
   StoredRepo stored;
   for (auto& file : repo.files) {

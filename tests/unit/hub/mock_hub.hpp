@@ -45,7 +45,8 @@ class MockHub {
   MockHub(const MockHub&) = delete;
   MockHub& operator=(const MockHub&) = delete;
 
-  std::string endpoint() const;  // http://127.0.0.1:PORT (the hub)
+  std::string endpoint() const;      // http://127.0.0.1:PORT (the hub)
+  std::string cdn_endpoint() const;  // http://127.0.0.1:PORT (the CDN; LFS objects at /lfs/{sha256})
   void add_repo(MockRepo repo);
   void set_token(std::string token);       // accepted for repos that require one
   void set_tree_page_size(int entries);   // entries per tree page (default 1000)

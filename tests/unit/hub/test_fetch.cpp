@@ -384,6 +384,15 @@ TEST_F(FetchTest, LargeFilesComeInParallelRangesAndSurviveACut) {
   EXPECT_EQ(count_files(model_folder() / "blobs"), 1);  // no parts file left behind
 }
 
+TEST_F(FetchTest, ACorruptedParallelDownloadIsNotKept) {
+  hub_.corrupt_always("model.safetensors");
+  RunResult result = run({"--repo", "org/tiny-model", "--include", "model.safetensors", "--jobs", "4",
+                          "--parallel-min-size", "0.1"});
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.err.find("sha256 mismatch"), std::string::npos) << result.err;
+  EXPECT_EQ(count_files(model_folder() / "blobs"), 0);  // neither the blob nor the parts files
+}
+
 TEST_F(FetchTest, UsageErrorsExitTwoAndHelpExitsZero) {
   EXPECT_EQ(run({}).exit_code, 2);
   EXPECT_EQ(run({"--repo", "org/x", "--kind", "space"}).exit_code, 2);
