@@ -376,7 +376,10 @@ class Parser {
     while (true) {
       const Token& token = current();
       if (token.kind == TokenKind::end) {
-        if (!ends.empty()) fail_at(shared_, token.offset, fmt::format("missing '{{% {} %}}'", *ends.begin()));
+        if (!ends.empty()) {
+          std::string closing = ends.count("endif") ? "endif" : ends.count("endfor") ? "endfor" : *ends.rbegin();
+          fail_at(shared_, token.offset, fmt::format("missing '{{% {} %}}'", closing));
+        }
         return body;
       }
       if (token.kind == TokenKind::text) {
@@ -1578,6 +1581,8 @@ class Renderer {
       if (value.is_undefined() || (boolean && !py_truthy(value))) return argument(args, 0, "default_value").value_or(Value::of_string(""));
       return value;
     }
+    // jinja2's Undefined raises on int(), float() and abs(); int / float filters do not catch it.
+    if ((name == "int" || name == "float" || name == "abs") && value.is_undefined()) undefined_error(*node.args[0]);
     if (name == "int") return to_int_filter(value, args, offset);
     if (name == "float") return to_float_filter(value, args);
     if (name == "abs") {

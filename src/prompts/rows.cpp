@@ -234,8 +234,9 @@ std::vector<Dict> adapt_xwinograd_raw(const fs::path& path, const std::string& l
     std::string word = pronoun.at(0).get<std::string>();
     auto first_token = pronoun.at(1).at(0).get<std::size_t>();
     std::string before;
-    for (std::size_t t = 0; t < first_token && t < tokens.size(); ++t) before += tokens[t].get<std::string>();
-    // The pronoun is the (k+1)-th occurrence of its text, k = occurrences in the tokens before it.
+    for (std::size_t t = 0; t < first_token && t < tokens.size(); ++t) before += tokens[t].get<std::string>() + " ";
+    // The pronoun is the (k+1)-th occurrence of its text, k = its occurrences in the tokens before
+    // it (joined by spaces, so that no match spans two tokens).
     std::size_t k = count_occurrences(before, word), at = sentence.find(word);
     for (std::size_t n = 0; n < k && at != std::string::npos; ++n) at = sentence.find(word, at + word.size());
     if (at == std::string::npos) fail("{}:{}: pronoun '{}' not found in the sentence", path.string(), record.line, word);

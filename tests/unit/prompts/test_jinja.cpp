@@ -1,0 +1,153 @@
+// The Jinja interpreter against jinja2 behaviour (expected strings checked with Debian's
+// python3-jinja2 3.1), and unsupported constructs failing with a position.
+#include <gtest/gtest.h>
+
+#include "core/error.hpp"
+#include "prompts/jinja.hpp"
+#include "prompts/python_random.hpp"
+#include "prompts/templates.hpp"
+
+namespace xmtf::prompts {
+namespace {
+
+std::string render(const std::string& source, const Dict& variables = {}, std::uint64_t seed = 0) {
+  PythonRandom rng(seed);
+  return jinja::Template::compile(source, "test").render(variables, rng);
+}
+
+std::string error_of(const std::string& source, const Dict& variables = {}) {
+  try {
+    render(source, variables);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+Value strings(std::initializer_list<const char*> items) {
+  List list;
+  for (const char* item : items) list.push_back(Value::of_string(item));
+  return Value::of_list(std::move(list));
+}
+
+TEST(Jinja, PrintsValuesLikePython) {
+  EXPECT_EQ(render("{{ none }}|{{ x }}|{{ [1,\"a\",none,1.0] }}|{{ true }}|{{ 1e20 }}|{{ 0.1+0.2 }}|{{ {\"a\":1} }}"),
+            "None||[1, 'a', None, 1.0]|True|1e+20|0.30000000000000004|{'a': 1}");
+  EXPECT_EQ(render("{{ 3 / 2 }} {{ 4 / 2 }} {{ 10 // 3 }} {{ \"a\" * 3 }}"), "1.5 2.0 3 aaa");
+  EXPECT_EQ(render("{{ -1 | string }}{{ 2 ** 3 ** 2 }}{{ 7 // -2 }}{{ 7 % -2 }}{{ \"a\" ~ 1 }}"), "-164-4-1a1");
+  EXPECT_EQ(render("{{ \"x\\\\q\\n\" }}"), "x\\q\n");
+  EXPECT_EQ(render("{{ [\"it's\", 'say \"hi\"'] }}"), "[\"it's\", 'say \"hi\"']");
+  EXPECT_EQ(render("abc\n"), "abc");  // keep_trailing_newline=False
+}
+
+TEST(Jinja, ScopingOfSetInLoopsAndIfs) {
+  EXPECT_EQ(render("{% set x = 0 %}{% for i in [1,2,3] %}{% set x = x + 1 %}{{ x }}{% endfor %}{{ x }}"), "1110");
+  EXPECT_EQ(render("{% if true %}{% set y = 3 %}{% endif %}{{ y }}"), "3");
+  EXPECT_EQ(render("{% set ns = namespace(n=0) %}{% for i in [1,2,3] %}{% set ns.n = ns.n + i %}{% endfor %}{{ ns.n }}"), "6");
+  EXPECT_EQ(render("{% set b %}in {{ 1 + 1 }}{% endset %}[{{ b }}]"), "[in 2]");
+}
+
+TEST(Jinja, LoopsZipAndLoopVariable) {
+  Dict vars = {{"x", Value::of_list({Value::of_int(1), Value::of_int(2)})}, {"y", Value::of_string("ab")}};
+  EXPECT_EQ(render("{% for a, b in zip(x, y) %}{{a}}{{b}}{{loop.index}}{% endfor %}", vars), "1a12b2");
+  EXPECT_EQ(render("{% for i in x if i > 1 %}{{ i }}{{ loop.first }}{% else %}none{% endfor %}", vars), "2True");
+  EXPECT_EQ(render("{% for i in [] %}x{% else %}empty{% endfor %}"), "empty");
+  EXPECT_EQ(render("{% for i in range(3) %}{{ i }}{% if not loop.last %},{% endif %}{% endfor %}"), "0,1,2");
+}
+
+TEST(Jinja, IndexingSlicingAndUndefined) {
+  Dict vars = {{"l", Value::of_list({Value::of_int(1), Value::of_int(2)})}, {"s", Value::of_string("héllo")}};
+  EXPECT_EQ(render("{{ l[5] }}|{{ l[-1] }}|{{ s[1] }}|{{ s[1:] }}|{{ s[::-1] }}|{{ l[:1] }}", vars), "|2|é|éllo|olléh|[1]");
+  EXPECT_EQ(render("{{ missing }}|{{ missing | string }}|{{ missing is defined }}"), "||False");
+  EXPECT_NE(error_of("{{ missing.attr }}").find("'missing' is undefined"), std::string::npos);
+}
+
+TEST(Jinja, StringMethodsAndFilters) {
+  Dict vars = {{"t", Value::of_string("  a  b\u3000")}, {"c", strings({"x", "y"})}};
+  EXPECT_EQ(render("{{ t.split() }}|{{ t.strip() }}|{{ 'a,b,,c'.split(',') }}|{{ 'a b c'.split(' ', 1) }}", vars),
+               "['a', 'b']|a  b|['a', 'b', '', 'c']|['a', 'b c']");
+  EXPECT_EQ(render("{{ c | join(\"\\n- \") }}|{{ c | length }}|{{ c | first }}{{ c | last }}|{{ 'AbC' | lower }}{{ 'abc'.upper() }}", vars),
+            "x\n- y|2|xy|abcABC");
+  EXPECT_EQ(render("{{ 'a-b-c' | replace('-', '+', 1) }}|{{ ' x ' | trim }}|{{ '12' | int + 1 }}|{{ '1.7' | int }}|{{ 'z' | int }}"),
+            "a+b-c|x|13|1|0");
+  EXPECT_EQ(render("{{ 'assert f(1) == 2'.split('assert')[1].strip() }}|{{ 'x' in 'xyz' }}|{{ 3 not in [1, 2] }}"),
+            "f(1) == 2|True|True");
+  EXPECT_EQ(render("{{ ['a','b','a'] | most_frequent }}"), "['a']");
+}
+
+TEST(Jinja, TruncateMatchesJinja2) {
+  std::string words;
+  for (int i = 0; i < 600; ++i) words += "word ";  // 3000 characters
+  Dict vars = {{"w", Value::of_string(words)}, {"short", Value::of_string(std::string(2053, 'x'))},
+               {"long", Value::of_string(std::string(2054, 'x'))}};
+  std::string truncated = render("{{ w | string | truncate(2048) }}", vars);
+  EXPECT_EQ(truncated.size(), 2044u + 3u);  // cut at the last space before 2045, then "..."
+  EXPECT_EQ(truncated.substr(truncated.size() - 8), " word...");
+  EXPECT_EQ(render("{{ short | truncate(2048) }}", vars).size(), 2053u);  // within the leeway of 5
+  EXPECT_EQ(render("{{ long | truncate(2048) }}", vars), std::string(2045, 'x') + "...");
+}
+
+TEST(Jinja, ChoiceFollowsPythonRandom) {
+  // /usr/bin/python3: random.seed(42); [random.getrandbits(32) for _ in range(3)] and then
+  // random.choice(list(range(7))) == 5; random.seed(0); getrandbits(32) == 3626764237.
+  PythonRandom rng(42);
+  EXPECT_EQ(rng.getrandbits(32), 2746317213u);
+  EXPECT_EQ(rng.getrandbits(32), 478163327u);
+  EXPECT_EQ(rng.getrandbits(32), 107420369u);
+  EXPECT_EQ(rng.below(7), 5u);
+  EXPECT_EQ(PythonRandom(0).getrandbits(32), 3626764237u);
+  EXPECT_EQ(PythonRandom((1ull << 40) + 5).getrandbits(32), 2166296868u);
+}
+
+void expect_error(const std::string& source, const std::string& needle) {
+  std::string message = error_of(source);
+  EXPECT_NE(message.find(needle), std::string::npos) << "source: " << source << "\nerror: " << message;
+}
+
+TEST(Jinja, UnsupportedConstructsNameThePosition) {
+  expect_error("ab\n  {% macro f() %}{% endmacro %}", "test: line 2, column 6: unsupported Jinja statement '{% macro %}'");
+  expect_error("{{ x | wordwrap }}", "line 1, column 8: unsupported Jinja filter 'wordwrap'");
+  expect_error("{{ 'a' | center(9) }}", "unsupported Jinja filter 'center'");
+  expect_error("{% for x in [1] %}{{ loop.cycle('a') }}{% endfor %}", "unsupported loop attribute");
+  expect_error("{{ 'x'.format(1) }}", "unsupported method 'str.format()'");
+  expect_error("{% if x %}open", "missing '{% endif %}'");
+  expect_error("{% raw %}{{x}}{% endraw %}", "unsupported Jinja construct");
+}
+
+TEST(Promptsource, ErrorsPointIntoTheTemplateAsWritten) {
+  TemplateFile file = parse_template_file(
+      "dataset: demo\ntemplates:\n  a1: !Template\n    answer_choices: null\n    id: a1\n"
+      "    jinja: \"{{ premise }} ||| {{ premise | frobnicate }}\"\n    metadata: !TemplateMetadata\n"
+      "      choices_in_prompt: null\n      languages: null\n      metrics: null\n      original_task: null\n"
+      "    name: bad\n    reference: ''\n",
+      "demo.yaml");
+  CompiledTemplate compiled(file, file.templates[0]);
+  PythonRandom rng(0);
+  try {
+    compiled.apply({{"premise", Value::of_string("p")}}, rng);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    // The column counts in the jinja text as written, before the "| string | truncate" rewrite.
+    EXPECT_NE(std::string(e.what()).find("demo.yaml:3: template 'bad' (jinja): line 1, column 32: unsupported Jinja filter 'frobnicate'"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(Promptsource, ApplySplitsStripsAndProtectsPipes) {
+  TemplateFile file = parse_template_file(
+      "dataset: demo\ntemplates:\n  a1: !Template\n    answer_choices: '{{a}} ||| no '\n    id: a1\n"
+      "    jinja: ' {{ a }} and {{answer_choices}} ||| {{ answer_choices[1] }} |||  x '\n    name: t\n    reference: ''\n",
+      "demo.yaml");
+  CompiledTemplate compiled(file, file.templates[0]);
+  PythonRandom rng(0);
+  Rendered r = compiled.apply({{"a", Value::of_string("p|||q")}}, rng);
+  // Row values are protected, but the answer choices are bound unprotected: printing the list
+  // puts a real "|||" into the output, which splits there (promptsource does the same).
+  EXPECT_EQ(r.input, "p|||q and ['p");
+  EXPECT_EQ(r.targets, (std::vector<std::string>{"q', 'no']", "no", "x"}));
+  EXPECT_EQ(r.answer_choices, (std::vector<std::string>{"p|||q", "no"}));
+}
+
+}  // namespace
+}  // namespace xmtf::prompts
