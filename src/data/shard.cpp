@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <future>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
@@ -101,48 +102,61 @@ bool file_has_size(const fs::path& path, std::uint64_t bytes) {
   return !ec && size == bytes;
 }
 
-// A part being written: bytes, sample count and sha256 as they go. Lines are gathered in a
-// 1 MiB buffer so hashing and writing work on large blocks, not per line.
+// A part being written: bytes, sample count and sha256 as they go. Lines are gathered in 4 MiB
+// blocks; hashing and writing a block run on a helper thread while the next block fills, so
+// SHA-256 and the write system calls overlap with validation.
 class PartFile {
  public:
-  explicit PartFile(const fs::path& path) : file_(path) { buffer_.reserve(kWriteBuffer + 4096); }
+  explicit PartFile(const fs::path& path) : file_(path) { filling_.reserve(kBlockBytes + 4096); }
+  PartFile(const PartFile&) = delete;
+  PartFile& operator=(const PartFile&) = delete;
+  ~PartFile() {
+    if (pending_.valid()) pending_.wait();  // never leave the helper running on a dying object
+  }
+
   void write_line(std::string_view line) {
-    if (buffer_.size() + line.size() + 1 > kWriteBuffer) flush();
-    if (line.size() + 1 > kWriteBuffer) {
-      write_block(line, 1);
-      write_block("\n", 0);
-      return;
-    }
-    buffer_.append(line);
-    buffer_.push_back('\n');
+    if (filling_.size() + line.size() + 1 > kBlockBytes) hand_over();
+    filling_.append(line);
+    filling_.push_back('\n');
     ++samples_;
+    bytes_ += line.size() + 1;
   }
   void write_block(std::string_view bytes, std::uint64_t lines) {
-    flush();
-    file_.write(bytes);
-    sha_.update(bytes);
+    filling_.append(bytes);
     samples_ += lines;
+    bytes_ += bytes.size();
+    if (filling_.size() >= kBlockBytes) hand_over();
   }
-  std::uint64_t bytes() const { return file_.bytes_written() + buffer_.size(); }
+  std::uint64_t bytes() const { return bytes_; }
   json commit(const std::string& name, bool validation) {
-    flush();
+    hand_over();
+    wait_for_helper();
     file_.commit();
     return json{{"file", name},
                 {"split", validation ? "validation" : "train"},
                 {"samples", samples_},
-                {"bytes", file_.bytes_written()},
+                {"bytes", bytes_},
                 {"sha256", sha_.hex_digest()}};
   }
 
  private:
-  void flush() {
-    if (buffer_.empty()) return;
-    file_.write(buffer_);
-    sha_.update(buffer_);
-    buffer_.clear();
-    start_writeback();
+  static constexpr std::size_t kBlockBytes = std::size_t{4} << 20;
+
+  void wait_for_helper() {
+    if (pending_.valid()) pending_.get();  // rethrows a write error here
   }
-  // Starts the disk write of what is buffered so far without waiting for it, so that the
+  void hand_over() {
+    wait_for_helper();
+    if (filling_.empty()) return;
+    std::swap(filling_, in_flight_);
+    filling_.clear();
+    pending_ = std::async(std::launch::async, [this] {
+      file_.write(in_flight_);
+      sha_.update(in_flight_);
+      start_writeback();
+    });
+  }
+  // Starts the disk write of what is written so far without waiting for it, so that the
   // fsync in commit() finds little left to do and disk and CPU work overlap.
   void start_writeback() {
     constexpr std::uint64_t kWritebackBytes = std::uint64_t{8} << 20;
@@ -152,11 +166,15 @@ class PartFile {
                       static_cast<off_t>(file_.bytes_written() - writeback_offset_), SYNC_FILE_RANGE_WRITE);
     writeback_offset_ = file_.bytes_written();
   }
+
   AtomicFile file_;
   Sha256 sha_;
-  std::string buffer_;
+  std::string filling_;    // main thread
+  std::string in_flight_;  // helper thread, between hand_over() and wait_for_helper()
   std::uint64_t samples_ = 0;
+  std::uint64_t bytes_ = 0;
   std::uint64_t writeback_offset_ = 0;
+  std::future<void> pending_;  // last member: destroyed (and waited for) first
 };
 
 // ---------------------------------------------------------------- step 1: one chunk
