@@ -198,49 +198,60 @@ std::vector<std::int32_t> SafetensorsFile::read_i32(const std::string& name) con
   return out;
 }
 
-void SafetensorsWriter::add_raw(const std::string& name, DType dtype, std::vector<std::int64_t> shape,
-                                std::span<const std::uint8_t> bytes) {
-  TensorInfo info;
-  info.name = name;
-  info.dtype = dtype;
-  info.shape = std::move(shape);
-  if (static_cast<std::uint64_t>(info.numel()) * dtype_size(dtype) != bytes.size()) {
+void SafetensorsWriter::add_entry(const std::string& name, DType dtype, std::vector<std::int64_t> shape,
+                                  std::span<const std::uint8_t> bytes, std::vector<std::uint8_t> owned) {
+  auto entry = std::make_unique<Entry>();
+  entry->info.name = name;
+  entry->info.dtype = dtype;
+  entry->info.shape = std::move(shape);
+  if (static_cast<std::uint64_t>(entry->info.numel()) * dtype_size(dtype) != bytes.size()) {
     fail("safetensors writer: tensor '{}' shape and byte count disagree", name);
   }
-  info.begin = data_.size();
-  data_.insert(data_.end(), bytes.begin(), bytes.end());
-  info.end = data_.size();
-  tensors_.push_back(std::move(info));
+  entry->owned = std::move(owned);
+  entry->bytes = entry->owned.empty() ? bytes : std::span<const std::uint8_t>(entry->owned);
+  entry->info.begin = data_size_;
+  data_size_ += bytes.size();
+  entry->info.end = data_size_;
+  entries_.push_back(std::move(entry));
+}
+
+void SafetensorsWriter::add_raw(const std::string& name, DType dtype, std::vector<std::int64_t> shape,
+                                std::span<const std::uint8_t> bytes) {
+  std::vector<std::uint8_t> copy(bytes.begin(), bytes.end());
+  const std::span<const std::uint8_t> view(copy);
+  add_entry(name, dtype, std::move(shape), view, std::move(copy));
 }
 
 void SafetensorsWriter::add_f32(const std::string& name, std::vector<std::int64_t> shape,
                                 std::span<const float> data, DType stored_as) {
-  std::vector<std::uint8_t> bytes;
   if (stored_as == DType::f32) {
-    bytes.resize(data.size() * 4);
-    std::memcpy(bytes.data(), data.data(), bytes.size());
-  } else if (stored_as == DType::bf16 || stored_as == DType::f16) {
-    bytes.resize(data.size() * 2);
-    for (std::size_t i = 0; i < data.size(); ++i) {
-      const std::uint16_t v = stored_as == DType::bf16 ? f32_to_bf16(data[i]) : f32_to_f16(data[i]);
-      std::memcpy(bytes.data() + 2 * i, &v, 2);
-    }
-  } else {
+    add_entry(name, DType::f32, std::move(shape),
+              {reinterpret_cast<const std::uint8_t*>(data.data()), data.size() * 4}, {});
+    return;
+  }
+  if (stored_as != DType::bf16 && stored_as != DType::f16) {
     fail("safetensors writer: cannot store '{}' as {}", name, dtype_name(stored_as));
   }
-  add_raw(name, stored_as, std::move(shape), bytes);
+  std::vector<std::uint8_t> bytes(data.size() * 2);
+  for (std::size_t i = 0; i < data.size(); ++i) {
+    const std::uint16_t v = stored_as == DType::bf16 ? f32_to_bf16(data[i]) : f32_to_f16(data[i]);
+    std::memcpy(bytes.data() + 2 * i, &v, 2);
+  }
+  const std::span<const std::uint8_t> view(bytes);
+  add_entry(name, stored_as, std::move(shape), view, std::move(bytes));
 }
 
 void SafetensorsWriter::add_i32(const std::string& name, std::vector<std::int64_t> shape,
                                 std::span<const std::int32_t> data) {
-  add_raw(name, DType::i32, std::move(shape),
-          {reinterpret_cast<const std::uint8_t*>(data.data()), data.size() * 4});
+  add_entry(name, DType::i32, std::move(shape),
+            {reinterpret_cast<const std::uint8_t*>(data.data()), data.size() * 4}, {});
 }
 
 std::uint64_t SafetensorsWriter::write(const fs::path& path) const {
   Json header = Json::object();
   if (!metadata_.empty()) header["__metadata__"] = metadata_;
-  for (const TensorInfo& t : tensors_) {
+  for (const auto& entry : entries_) {
+    const TensorInfo& t = entry->info;
     header[t.name] = {{"dtype", dtype_name(t.dtype)}, {"shape", t.shape}, {"data_offsets", {t.begin, t.end}}};
   }
   std::string text = header.dump();
@@ -249,7 +260,9 @@ std::uint64_t SafetensorsWriter::write(const fs::path& path) const {
   AtomicFile file(path);
   file.write(std::string_view(reinterpret_cast<const char*>(&header_size), 8));
   file.write(text);
-  file.write(std::string_view(reinterpret_cast<const char*>(data_.data()), data_.size()));
+  for (const auto& entry : entries_) {
+    file.write(std::string_view(reinterpret_cast<const char*>(entry->bytes.data()), entry->bytes.size()));
+  }
   const std::uint64_t total = file.bytes_written();
   file.commit();
   return total;

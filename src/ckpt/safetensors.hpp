@@ -61,7 +61,9 @@ class SafetensorsFile {
 };
 
 // Collects tensors, then writes one file atomically (temp, fsync, rename). Floating tensors
-// given as fp32 are stored in `dtype` (F32, F16 or BF16, round to nearest even).
+// given as fp32 are stored in `dtype` (F32, F16 or BF16, round to nearest even). F32 and I32
+// data are NOT copied: the caller's buffers must stay alive and unchanged until write(), so a
+// multi-GB checkpoint streams from the training buffers without a second copy in memory.
 class SafetensorsWriter {
  public:
   void add_f32(const std::string& name, std::vector<std::int64_t> shape, std::span<const float> data,
@@ -71,13 +73,21 @@ class SafetensorsWriter {
   void add_raw(const std::string& name, DType dtype, std::vector<std::int64_t> shape,
                std::span<const std::uint8_t> bytes);
   void set_metadata(const std::string& key, const std::string& value) { metadata_[key] = value; }
-  std::uint64_t data_bytes() const { return data_.size(); }
+  std::uint64_t data_bytes() const { return data_size_; }
   // Writes the file; returns its total size in bytes.
   std::uint64_t write(const std::filesystem::path& path) const;
 
  private:
-  std::vector<TensorInfo> tensors_;
-  std::vector<std::uint8_t> data_;
+  struct Entry {
+    TensorInfo info;
+    std::span<const std::uint8_t> bytes;  // into owned or the caller's buffer
+    std::vector<std::uint8_t> owned;
+  };
+  void add_entry(const std::string& name, DType dtype, std::vector<std::int64_t> shape,
+                 std::span<const std::uint8_t> bytes, std::vector<std::uint8_t> owned);
+
+  std::vector<std::unique_ptr<Entry>> entries_;
+  std::uint64_t data_size_ = 0;
   std::map<std::string, std::string> metadata_;
 };
 
