@@ -332,6 +332,20 @@ class Lexer {
 // Parser (jinja2's grammar and precedence)
 // ============================================================================================
 
+// What the renderer implements; anything else is rejected when the template is compiled.
+const std::set<std::string>& known_filters() {
+  static const std::set<std::string> names = {"string", "truncate", "join", "lower", "upper", "capitalize", "trim",
+                                              "replace", "length", "count", "list", "first", "last", "reverse",
+                                              "default", "d", "int", "float", "abs", "choice", "random", "most_frequent"};
+  return names;
+}
+const std::set<std::string>& known_tests() {
+  static const std::set<std::string> names = {"defined", "undefined", "none", "string", "number", "integer", "float",
+                                              "boolean", "true", "false", "sequence", "mapping", "even", "odd",
+                                              "divisibleby", "eq", "equalto", "ne", "in"};
+  return names;
+}
+
 class Parser {
  public:
   Parser(const Template::Shared& shared, std::vector<Token> tokens) : shared_(shared), tokens_(std::move(tokens)) {}
@@ -796,6 +810,7 @@ class Parser {
         Token name = current();
         std::string filter = expect_name();
         while (skip_op(".")) filter += "." + expect_name();
+        if (!known_filters().count(filter)) fail_at(shared_, name.offset, fmt::format("unsupported Jinja filter '{}'", filter));
         auto applied = make(NodeKind::filter, name.offset);
         applied->name = filter;
         applied->args.push_back(std::move(node));
@@ -810,6 +825,7 @@ class Parser {
         test->negated = skip_name("not");
         Token name = current();
         test->name = expect_name();
+        if (!known_tests().count(test->name)) fail_at(shared_, name.offset, fmt::format("unsupported Jinja test '{}'", test->name));
         test->args.push_back(std::move(node));
         if (at_op("(")) {
           ++pos_;

@@ -47,7 +47,7 @@ std::string job_key(const PromptJob& job, const std::string& split) {
   Sha256 hash;
   hash.update(sha256_file(job.templates));
   hash.update(sha256_file(job.data));
-  hash.update(fmt::format("lang={}\nsplit={}\nseed={}\nmax={}\nrender={}\n", job.lang, split, job.seed,
+  hash.update(fmt::format("lang={}\nsplit={}\nconfig={}\nseed={}\nmax={}\nrender={}\n", job.lang, split, job.config.value_or("-"), job.seed,
                           job.max_per_template ? std::to_string(*job.max_per_template) : "none", job.render));
   for (const std::string& name : job.template_names) hash.update("template=" + name + "\n");
   return hash.hex_digest().substr(0, 16);
@@ -110,7 +110,7 @@ PromptSummary write_render(const PromptJob& job, const TemplateFile& file, const
     std::fflush(stdout);
     return summary;
   }
-  std::string name = fmt::format("render_{}_{}_{}.jsonl", file.dataset, file.subset.value_or("None"), split);
+  std::string name = fmt::format("render_{}_{}_{}.jsonl", file.dataset, job.config ? *job.config : file.subset.value_or("None"), split);
   for (char& c : name)
     if (c == '/' || c == ' ') c = '_';
   fs::path path = job.output / job.lang / name;
@@ -156,7 +156,7 @@ PromptSummary write_xp3(const PromptJob& job, const TemplateFile& file, const st
       log::info("template '{}': no usable example, no file", compiled.prompt().name);
       continue;
     }
-    std::string name = xp3_file_name(file.dataset, file.subset, split, compiled.prompt().name);
+    std::string name = xp3_file_name(file.dataset, job.config ? job.config : file.subset, split, compiled.prompt().name);
     write_file_atomic(folder / name, lines);
     written_list += name + "\n";
     ++summary.files_written;

@@ -22,6 +22,7 @@ struct PromptJob {
   std::uint64_t seed = 0;                   // seeds `choice` like Python's random.seed(seed)
   bool render = false;                      // one inspection line per (row, template) instead
   std::optional<std::string> split;         // default: from the data file name
+  std::optional<std::string> config;        // default: the templates file's subset ("None" without)
 };
 
 struct PromptSummary {
