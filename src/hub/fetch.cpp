@@ -15,6 +15,12 @@
 namespace xmtf::hub {
 namespace {
 
+bool blob_is_present(const RepoCache& cache, const RemoteFile& file) {
+  std::error_code ec;
+  fs::path blob = cache.blob_path(file.blob_name());
+  return fs::is_regular_file(blob, ec) && fs::file_size(blob, ec) == file.size;
+}
+
 bool matches_any(const std::string& path, const std::vector<std::string>& patterns) {
   for (std::string pattern : patterns) {
     if (!pattern.empty() && pattern.back() == '/') pattern += "**";
@@ -144,16 +150,21 @@ FetchResult fetch_snapshot(const FetchOptions& options, const HubSettings& setti
 
   std::vector<BlobRequest> to_download;
   std::size_t n_cached = 0;
+  std::size_t n_linked = 0;
   for (const RemoteFile& file : selected) {
     validate_repo_path(file.path);
     if (cache.has_snapshot_file(commit, file.path)) {
       ++n_cached;
-      continue;
+    } else if (blob_is_present(cache, file)) {  // same content in another revision or file
+      cache.link_snapshot_file(commit, file.path, file.blob_name());
+      ++n_linked;
+    } else {
+      to_download.push_back(
+          {file, client.resolve_url(options.repo, commit, file.path), {&options.repo, commit, file.path}});
     }
-    to_download.push_back({file, client.resolve_url(options.repo, commit, file.path), {&options.repo, commit, file.path}});
   }
-  log::info("commit {}: {} file(s) selected, {} already in the cache {}", commit, selected.size(), n_cached,
-            settings.cache_dir.string());
+  log::info("commit {}: {} file(s) selected, {} already in the snapshot, {} linked to blobs already in the cache {}",
+            commit, selected.size(), n_cached, n_linked, settings.cache_dir.string());
   if (to_download.empty()) return result;
 
   // Largest first: a big file started last would leave the other connections idle.

@@ -401,5 +401,30 @@ TEST_F(FetchTest, UsageErrorsExitTwoAndHelpExitsZero) {
   EXPECT_NE(help.out.find("--include"), std::string::npos);
 }
 
+// The demo manifest's fetch stage: the standalone mock serves folders of tests/data/hub as repos
+// and runs xmtf-fetch against them.
+TEST(FetchDemo, MockHubServesFoldersAndRunsTheFetch) {
+  fs::path data = fs::path(XMTF_TEST_DATA_DIR) / "hub";
+  fs::path dir = fs::temp_directory_path() / fmt::format("xmtf-fetch-demo-{}", ::getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::string bin = XMTF_BIN_DIR;
+  std::string command =
+      "env -i PATH=/usr/bin:/bin HOME=" + shell_quote(dir.string()) + " " + shell_quote(bin + "/xmtf-mock-hub") +
+      " --model bigscience/bloomz-560m=" + shell_quote((data / "bloomz-560m").string()) +
+      " --dataset bigscience/xP3=" + shell_quote((data / "xp3-mini").string()) + " -- " +
+      shell_quote(bin + "/xmtf-fetch") + " --repo bigscience/xP3 --kind dataset --include 'sw/*.jsonl' --cache " +
+      shell_quote((dir / "cache").string()) + " > " + shell_quote((dir / "out").string()) + " 2> " +
+      shell_quote((dir / "err").string());
+  int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_file(dir / "err");
+  std::string snapshot(trim(read_file(dir / "out")));
+  EXPECT_TRUE(starts_with(snapshot, (dir / "cache" / "datasets--bigscience--xP3" / "snapshots").string()));
+  std::string sw = "sw/xp3_xcopa_sw_validation.jsonl";
+  EXPECT_EQ(read_file(fs::path(snapshot) / sw), read_file(data / "xp3-mini" / sw));
+  EXPECT_FALSE(fs::exists(fs::path(snapshot) / "et"));
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace xmtf::test
