@@ -134,7 +134,6 @@ int shard(const ShardOptions& options, const World& world) {
     for (std::size_t l = 0; l < inputs.size(); ++l)
       if (language_owner[l] == world.rank) {
         finish_language(options, inputs[l], too_bad[l]);
-        if (!too_bad[l]) log::info("{}: done", inputs[l].language);
       }
   });
   if (!ok) return 1;

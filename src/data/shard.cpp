@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "core/progress.hpp"
 #include "core/sha256.hpp"
 #include "core/text.hpp"
 #include "data/hash.hpp"
@@ -383,6 +384,7 @@ void run_sequential_pass(const ShardOptions& options, const LanguageInput& input
   std::map<std::string, std::uint64_t> per_group;
   json duplicates = json::object(), capped = json::object();
   LineValidator validator;
+  Progress progress(input.language + " dedup/cap/shuffle", split_bytes[0] + split_bytes[1], Progress::Unit::bytes);
   for (std::size_t f = 0; f < input.files.size(); ++f) {
     std::uint64_t file_duplicates = 0, file_capped = 0;
     for (const json& marker : markers[f]) {
@@ -406,11 +408,13 @@ void run_sequential_pass(const ShardOptions& options, const LanguageInput& input
             sinks[split].add(line.bytes);
           }
         }
+        progress.add(piece["bytes"].get<std::uint64_t>());
       }
     }
     duplicates[input.files[f].name] = file_duplicates;
     capped[input.files[f].name] = file_capped;
   }
+  progress.finish();
   if (options.dedup)
     log::info("{}: {} distinct lines, de-duplication table {}", input.language, seen.size(),
               format_bytes(static_cast<double>(seen.memory_bytes())));
@@ -777,6 +781,10 @@ void finish_language(const ShardOptions& options, const LanguageInput& input, bo
                                                                       {"inputs", inputs},
                                                                       {"rejects", rejects}});
   fs::remove_all(work_dir(options, input));
+  log::info("{}: {} lines read, {} rejected, {} duplicates, {} capped -> {} train + {} validation samples in {} parts",
+            input.language, lines_read, rejected_total, duplicates_total, capped_total,
+            totals["train"]["samples"].get<std::uint64_t>(), totals["validation"]["samples"].get<std::uint64_t>(),
+            parts.size());
 }
 
 void invalidate_language(const ShardOptions& options, const LanguageInput& input) {
