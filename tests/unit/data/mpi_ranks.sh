@@ -45,4 +45,21 @@ for options in "" "--dedup --shuffle-seed 5 --validation-fraction 0.2 --max-per-
   echo "ok: resume after a crash gives the same output"
   rm -rf "$work"/out* "$work/crashed"
 done
+# One array task per language, all at once, as the scheduler runs them: the run-wide index
+# (rewritten under a file lock) must end up with every language and the upsampling factor.
+for language in et sw zh; do
+  "$shard" --input "$work/input" --output "$work/tasks" --languages "$language" --upsample zh=1.3 --log-level warn &
+done
+wait
+/usr/bin/python3 - "$work/tasks/index.json" <<'PY' || fail "run-wide index after concurrent tasks"
+import json, sys
+index = json.load(open(sys.argv[1]))["languages"]
+assert sorted(index) == ["et", "sw", "zh"], sorted(index)
+total = sum(entry["train"]["bytes"] for entry in index.values())
+for language, entry in index.items():
+    share = entry["train"]["bytes"] / total
+    assert abs(entry["byte_share"] - share) < 1e-12, (language, entry)
+    assert abs(entry["weight"] - share * (1.3 if language == "zh" else 1.0)) < 1e-12, (language, entry)
+PY
+echo "ok: concurrent per-language tasks build one run-wide index"
 rm -rf "$work"
