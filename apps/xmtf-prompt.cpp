@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", job.seed, "seed of the `choice` filter's generator (Python random.seed semantics; default 0)");
   app.add_option("--split", job.split, "split name in file names (default: from the data file name)");
   app.add_option("--config", job.config, "dataset config in file names (default: the templates file's subset, or None)");
+  app.add_flag("!--no-truncate", job.truncate,
+               "do not cut row values at 2048 characters (promptsource's apply(truncate=False); default truncates)");
   app.add_flag("--render", job.render,
                "write per row and template one line {\"template\", \"inputs\", \"targets\": [...], \"answer_choices\": [...]}"
                " to <output>/<lang>/render_<dataset>_<config>_<split>.jsonl instead");

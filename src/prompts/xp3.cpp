@@ -47,7 +47,7 @@ std::string job_key(const PromptJob& job, const std::string& split) {
   Sha256 hash;
   hash.update(sha256_file(job.templates));
   hash.update(sha256_file(job.data));
-  hash.update(fmt::format("lang={}\nsplit={}\nconfig={}\nseed={}\nmax={}\nrender={}\n", job.lang, split, job.config.value_or("-"), job.seed,
+  hash.update(fmt::format("lang={}\nsplit={}\nconfig={}\ntruncate={}\nseed={}\nmax={}\nrender={}\n", job.lang, split, job.config.value_or("-"), job.truncate, job.seed,
                           job.max_per_template ? std::to_string(*job.max_per_template) : "none", job.render));
   for (const std::string& name : job.template_names) hash.update("template=" + name + "\n");
   return hash.hex_digest().substr(0, 16);
@@ -72,10 +72,10 @@ struct Renderers {
   std::vector<CompiledTemplate> compiled;
 };
 
-Renderers compile_all(const TemplateFile& file, const std::vector<std::string>& names) {
+Renderers compile_all(const TemplateFile& file, const PromptJob& job) {
   Renderers renderers;
-  renderers.prompts = select_templates(file, names);
-  for (const PromptTemplate* prompt : renderers.prompts) renderers.compiled.emplace_back(file, *prompt);
+  renderers.prompts = select_templates(file, job.template_names);
+  for (const PromptTemplate* prompt : renderers.prompts) renderers.compiled.emplace_back(file, *prompt, job.truncate);
   return renderers;
 }
 
@@ -89,7 +89,7 @@ Rendered apply_with_context(const CompiledTemplate& compiled, const Dict& row, s
 }
 
 PromptSummary write_render(const PromptJob& job, const TemplateFile& file, const std::vector<Dict>& rows, const std::string& split) {
-  Renderers renderers = compile_all(file, job.template_names);
+  Renderers renderers = compile_all(file, job);
   PythonRandom rng(job.seed);
   std::string out;
   Progress progress("render", renderers.compiled.size() * rows.size(), Progress::Unit::items);
@@ -122,7 +122,7 @@ PromptSummary write_render(const PromptJob& job, const TemplateFile& file, const
 }
 
 PromptSummary write_xp3(const PromptJob& job, const TemplateFile& file, const std::vector<Dict>& rows, const std::string& split) {
-  Renderers renderers = compile_all(file, job.template_names);
+  Renderers renderers = compile_all(file, job);
   PythonRandom rng(job.seed);
   fs::path folder = job.output / job.lang;
   fs::create_directories(folder);

@@ -23,6 +23,7 @@ struct PromptJob {
   bool render = false;                      // one inspection line per (row, template) instead
   std::optional<std::string> split;         // default: from the data file name
   std::optional<std::string> config;        // default: the templates file's subset ("None" without)
+  bool truncate = true;                     // promptsource's apply(truncate=True): values cut at 2048
 };
 
 struct PromptSummary {

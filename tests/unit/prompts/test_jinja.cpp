@@ -147,5 +147,16 @@ TEST(Promptsource, ApplySplitsStripsAndProtectsPipes) {
   EXPECT_EQ(r.answer_choices, (std::vector<std::string>{"p|||q", "no"}));
 }
 
+TEST(Promptsource, TruncatesRowValuesUnlessAskedNotTo) {
+  TemplateFile file = parse_template_file(
+      "dataset: demo\ntemplates:\n  a1: !Template\n    answer_choices: null\n    id: a1\n    jinja: '{{ text }} ||| x'\n"
+      "    name: t\n    reference: ''\n",
+      "demo.yaml");
+  PythonRandom rng(0);
+  Dict row = {{"text", Value::of_string(std::string(3000, 'y'))}};
+  EXPECT_EQ(CompiledTemplate(file, file.templates[0]).apply(row, rng).input, std::string(2045, 'y') + "...");
+  EXPECT_EQ(CompiledTemplate(file, file.templates[0], false).apply(row, rng).input, std::string(3000, 'y'));
+}
+
 }  // namespace
 }  // namespace xmtf::prompts
