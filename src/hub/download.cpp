@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -60,7 +61,8 @@ std::uint64_t download_sequential(HttpSession& session, const HubClient& client,
                                   Progress& progress) {
   const RemoteFile& file = request.file;
   fs::path incomplete = cache.incomplete_path(file.blob_name());
-  std::FILE* out = std::fopen(incomplete.c_str(), "ab");
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> out_file(std::fopen(incomplete.c_str(), "ab"), std::fclose);
+  std::FILE* out = out_file.get();
   if (!out) fail("cannot open {}: {}", incomplete.string(), errno_text(errno));
   std::uint64_t have = file_size_or_zero(incomplete);
   if (have > file.size) {  // not a prefix of this file: start over
@@ -106,7 +108,7 @@ std::uint64_t download_sequential(HttpSession& session, const HubClient& client,
     response.status = 206;  // complete from an earlier run; only verification is left
   }
   bool flushed = std::fflush(out) == 0 && ::fsync(::fileno(out)) == 0;
-  std::fclose(out);
+  out_file.reset();
   if (write_failed || !flushed) fail("cannot write {}: {}", incomplete.string(), errno_text(errno));
   if (too_long) {
     remove_quietly(incomplete);
@@ -167,7 +169,7 @@ std::uint64_t download_parallel(const std::string& direct_url, const HubClient& 
   std::FILE* done_file = std::fopen(done_path.c_str(), "a");
   if (!done_file) fail("cannot open {}: {}", done_path.string(), errno_text(errno));
 
-  auto worker = [&] {
+  auto worker_loop = [&] {
     HttpSession session;
     for (std::size_t index; (index = next++) < todo.size();) {
       std::size_t part = todo[index];
@@ -205,6 +207,16 @@ std::uint64_t download_parallel(const std::string& direct_url, const HubClient& 
       std::fprintf(done_file, "%zu\n", part);
       std::fflush(done_file);
       part_ready[part] = 1;
+      part_finished.notify_all();
+    }
+  };
+  auto worker = [&] {  // an exception must not escape a thread
+    try {
+      worker_loop();
+    } catch (const std::exception& e) {
+      std::lock_guard lock(failure_mutex);
+      if (failure.empty()) failure = fmt::format("{}: {}", file.path, e.what());
+      next = todo.size();
       part_finished.notify_all();
     }
   };

@@ -109,7 +109,7 @@ std::vector<std::string> download_all(const std::vector<BlobRequest>& requests, 
         std::lock_guard lock(mutex);
         result.bytes_downloaded += bytes;
         if (bytes > 0 || requests[index].file.size == 0) ++result.n_downloaded;
-      } catch (const Error& e) {
+      } catch (const std::exception& e) {  // Error, or a filesystem error: never out of the thread
         log::error("{}", e.what());
         std::lock_guard lock(mutex);
         failures.push_back(requests[index].file.path);
@@ -133,6 +133,12 @@ bool is_selected(const std::string& path, const std::vector<std::string>& includ
 
 FetchResult fetch_snapshot(const FetchOptions& options, const HubSettings& settings) {
   validate_repo_id(options.repo.id);
+  // The revision names a file under refs/ (branches may hold '/', as refs/pr/1): no escaping it.
+  try {
+    validate_repo_path(options.revision);
+  } catch (const Error&) {
+    fail("invalid --revision '{}'", options.revision);
+  }
   if (options.jobs < 1) fail("--jobs must be at least 1");
   if (settings.offline) return fetch_offline(options, settings);
 

@@ -189,7 +189,8 @@ HttpResponse perform_with_retries(HttpSession& session, const RetryPolicy& polic
     HttpResponse response = session.perform(make_request());
     if (response.ok() || !is_retryable(response) || attempt >= policy.max_attempts) return response;
     double delay = backoff_delay_seconds(policy, attempt, random);
-    if (auto server_asked = retry_after_seconds(response)) delay = std::max(delay, *server_asked);
+    // The server's Retry-After wins over our backoff, within reason (a job should not sleep for hours).
+    if (auto server_asked = retry_after_seconds(response)) delay = std::max(delay, std::min(*server_asked, 600.0));
     log::warn("{}: {}; retry {}/{} in {:.1f}s", what, response.describe(), attempt, policy.max_attempts - 1, delay);
     std::this_thread::sleep_for(std::chrono::duration<double>(delay));
   }

@@ -346,6 +346,10 @@ TEST_F(FetchTest, NotFoundNamesRepoRevisionAndSelection) {
   EXPECT_EQ(wrong_kind.exit_code, 1);
   EXPECT_NE(wrong_kind.err.find("no model repo named org/xp3-mini"), std::string::npos) << wrong_kind.err;
 
+  RunResult escaping = run({"--repo", "org/tiny-model", "--revision", "../../etc"});
+  EXPECT_EQ(escaping.exit_code, 1);
+  EXPECT_NE(escaping.err.find("invalid --revision"), std::string::npos) << escaping.err;
+
   RunResult nothing = run({"--repo", "org/xp3-mini", "--kind", "dataset", "--include", "fr/*.jsonl"});
   EXPECT_EQ(nothing.exit_code, 1);
   EXPECT_NE(nothing.err.find("matches --include fr/*.jsonl"), std::string::npos) << nothing.err;
