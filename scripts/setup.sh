@@ -10,7 +10,7 @@ PACKAGES=(
   libtomlplusplus-dev libcli11-dev libfmt-dev
   libcurl4-openssl-dev libssl-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
-  libopenblas-dev libsentencepiece-dev libpcre2-dev
+  libopenblas-dev libsentencepiece-dev libpcre2-dev libicu-dev
   libsimdjson-dev nlohmann-json3-dev libyaml-cpp-dev
   # test-time tools: a real SLURM for the scheduler's integration tests, h5py to read our HDF5
   slurmctld slurmd slurm-client munge python3-h5py

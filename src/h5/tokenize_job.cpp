@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <istream>
@@ -193,7 +194,8 @@ PartStats ShardTokenizer::run(const PartJob& part, Progress* progress) {
 
 void encode_lines(tok::Tokenizer& tokenizer, std::istream& in, std::ostream& out) {
   std::vector<std::int32_t> ids;
-  std::int64_t line_number = 0;
+  std::int64_t line_number = 0, n_tokens = 0, n_bytes = 0;
+  double encode_seconds = 0;  // tokenizer time alone, without JSON reading and writing
   for (std::string line; std::getline(in, line);) {
     ++line_number;
     nlohmann::json value;
@@ -204,12 +206,19 @@ void encode_lines(tok::Tokenizer& tokenizer, std::istream& in, std::ostream& out
     }
     if (!value.is_string()) fail("stdin:{}: expected a JSON string (\"text\"), got {}", line_number, value.type_name());
     ids.clear();
-    tokenizer.encode(value.get_ref<const std::string&>(), ids);
+    const std::string& text = value.get_ref<const std::string&>();
+    auto start = std::chrono::steady_clock::now();
+    tokenizer.encode(text, ids);
+    encode_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    n_tokens += static_cast<std::int64_t>(ids.size());
+    n_bytes += static_cast<std::int64_t>(text.size());
     out << '[';
     for (std::size_t i = 0; i < ids.size(); ++i) out << (i ? "," : "") << ids[i];
     out << "]\n";
   }
   out.flush();
+  log::info("encoded {} lines, {} bytes, {} tokens in {:.3f}s of tokenizer time ({:.0f} tokens/s)", line_number,
+            n_bytes, n_tokens, encode_seconds, n_tokens / std::max(encode_seconds, 1e-9));
 }
 
 void decode_lines(tok::Tokenizer& tokenizer, std::istream& in, std::ostream& out) {

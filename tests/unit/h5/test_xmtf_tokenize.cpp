@@ -189,7 +189,7 @@ TEST_F(XmtfTokenizeTest, ExitCodesAndErrorsNameTheLine) {
 
 TEST_F(XmtfTokenizeTest, EncodeAndDecodeLines) {
   write_file_atomic(dir_ / "in.txt", "\"Hello world\"\n\"tabs\\tand\\nnewlines <s>\"\n\"\"\n");
-  auto encoded = run(q(kTool) + " --tokenizer " + q(kBloom) + " --encode < " + q(dir_ / "in.txt"));
+  auto encoded = run(q(kTool) + " --tokenizer " + q(kBloom) + " -q --encode < " + q(dir_ / "in.txt"));
   ASSERT_EQ(encoded.exit_code, 0) << encoded.output;
   auto tokenizer = tok::load_tokenizer(kBloom);
   auto expected = nlohmann::json(tokenizer->encode("Hello world")).dump() + "\n" +
