@@ -294,6 +294,14 @@ std::optional<std::string> split_from_filename(const fs::path& path) {
   return split;  // the last word that names a split wins ("cloze_test_ALL_val.csv" is validation)
 }
 
+Value parse_json(const std::string& text) {
+  try {
+    return from_json(Json::parse(text));
+  } catch (const Json::exception& e) {
+    fail("invalid JSON: {}", e.what());
+  }
+}
+
 std::string json_quote(const std::string& text) {
   try {
     return Json(text).dump(-1, ' ', false, Json::error_handler_t::strict);

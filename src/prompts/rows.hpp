@@ -26,6 +26,9 @@ std::vector<Dict> load_dataset_rows(const fs::path& path, const std::string& dat
 // The split a data file holds, from its name (train / validation / test), if it says.
 std::optional<std::string> split_from_filename(const fs::path& path);
 
+// A JSON document as the Value json.loads would give (objects keep their key order).
+Value parse_json(const std::string& text);
+
 // A JSON string literal as Python's json.dumps(..., ensure_ascii=False) writes it.
 std::string json_quote(const std::string& text);
 // One row of Values as a JSON object (for messages and tests).

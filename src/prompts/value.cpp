@@ -180,9 +180,7 @@ std::vector<std::string> py_split(std::string_view text, const std::string* sep,
     while (i < n && py_isspace(cps[i])) ++i;
     if (i == n) break;
     if (maxsplit >= 0 && static_cast<std::int64_t>(parts.size()) == maxsplit) {
-      std::size_t end = n;
-      while (end > i && py_isspace(cps[end - 1])) --end;
-      parts.push_back(utf8_encode(std::u32string_view(cps).substr(i, end - i)));
+      parts.push_back(utf8_encode(std::u32string_view(cps).substr(i)));  // the rest, trailing space kept
       break;
     }
     std::size_t start = i;
@@ -212,9 +210,7 @@ std::vector<std::string> py_rsplit(std::string_view text, const std::string* sep
       while (i > 0 && py_isspace(cps[i - 1])) --i;
       if (i == 0) break;
       if (static_cast<std::int64_t>(parts.size()) == maxsplit) {
-        std::size_t begin = 0;
-        while (begin < i && py_isspace(cps[begin])) ++begin;
-        parts.push_back(utf8_encode(std::u32string_view(cps).substr(begin, i - begin)));
+        parts.push_back(utf8_encode(std::u32string_view(cps).substr(0, i)));  // the rest, leading space kept
         break;
       }
       std::size_t end = i;

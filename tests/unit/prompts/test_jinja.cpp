@@ -5,7 +5,9 @@
 #include "core/error.hpp"
 #include "prompts/jinja.hpp"
 #include "prompts/python_random.hpp"
+#include "prompts/rows.hpp"
 #include "prompts/templates.hpp"
+#include "core/text.hpp"
 
 namespace xmtf::prompts {
 namespace {
@@ -24,10 +26,50 @@ std::string error_of(const std::string& source, const Dict& variables = {}) {
   return "(no error)";
 }
 
+std::string error_of_with(const std::string& source, const Dict& variables, std::uint64_t seed) {
+  try {
+    PythonRandom rng(seed);
+    jinja::Template::compile(source, "case").render(variables, rng);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 Value strings(std::initializer_list<const char*> items) {
   List list;
   for (const char* item : items) list.push_back(Value::of_string(item));
   return Value::of_list(std::move(list));
+}
+
+// tests/reference/prompts/jinja_cases.py: snippets over a fixed set of variables, rendered by
+// jinja2 in promptsource's environment (seeded 11 for `choice`), or the exception it raised.
+TEST(Jinja, MatchesJinja2OnReferenceCases) {
+  std::vector<std::string> lines =
+      split(read_file(fs::path(XMTF_SOURCE_DIR) / "tests/reference/prompts/jinja_cases.jsonl"), '\n');
+  Value header = parse_json(lines.at(0));
+  const Dict& variables = *header.find("vars")->entries;
+  std::size_t cases = 0;
+  for (std::size_t i = 1; i < lines.size(); ++i) {
+    if (lines[i].empty()) continue;
+    Value record = parse_json(lines[i]);
+    std::string source = record.find("source")->text;
+    ++cases;
+    if (const Value* error = record.find("error")) {
+      EXPECT_NE(error_of_with(source, variables, 11), "(no error)") << source << " (jinja2: " << error->text << ")";
+      continue;
+    }
+    PythonRandom rng(11);
+    std::string got;
+    try {
+      got = jinja::Template::compile(source, "case").render(variables, rng);
+    } catch (const Error& e) {
+      ADD_FAILURE() << source << "\nerror: " << e.what();
+      continue;
+    }
+    EXPECT_EQ(got, record.find("output")->text) << source;
+  }
+  EXPECT_EQ(cases, 41u);
 }
 
 TEST(Jinja, PrintsValuesLikePython) {
