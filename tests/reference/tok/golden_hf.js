@@ -1,5 +1,6 @@
 // Golden ids from the HuggingFace tokenizers library (Rust, via @anush008/tokenizers 0.6.0) for
-// every tokenizer.json in tests/data/tokenizers over corpus.jsonl.
+// every tokenizer.json in tests/data/tokenizers (and variants/, made by make_variants.py) over
+// corpus.jsonl.
 // Run: cd tests/reference/tok && npm install @anush008/tokenizers@0.6.0 && node golden_hf.js
 // Writes golden_hf.jsonl: one line per (tokenizer, corpus entry):
 //   {"tokenizer": file, "index": i, "text": lossy-UTF-8 text, "ids": [...], "decoded": str}
@@ -14,7 +15,9 @@ const corpus = fs.readFileSync(path.join(__dirname, 'corpus.jsonl'), 'utf8')
   .map((e) => ('hex' in e ? Buffer.from(e.hex, 'hex').toString('utf8') : e.text));
 
 async function main() {
-  const files = fs.readdirSync(dataDir).filter((f) => f.endsWith('.tokenizer.json')).sort();
+  const files = fs.readdirSync(dataDir).filter((f) => f.endsWith('.tokenizer.json')).sort()
+    .concat(fs.readdirSync(path.join(dataDir, 'variants')).filter((f) => f.endsWith('.tokenizer.json')).sort()
+      .map((f) => 'variants/' + f));
   const out = [];
   for (const file of files) {
     const tokenizer = Tokenizer.fromFile(path.join(dataDir, file));

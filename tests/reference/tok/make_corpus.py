@@ -46,7 +46,9 @@ HAND = [
     "supercalifragilisticexpialidocious antidisestablishmentarianism pneumonoultramicroscopicsilicovolcanoconiosis",
     "Question: Which is more plausible?\nOptions:\n- The man opened the tap.\n- Water flowed out.\nAnswer:",
     "控制字符 \u0001\u0002\u0007 and DEL \u007f and C1 \u0080\u009f", "private use \ue000 and plane 15 \U000f0000 and ancient 𐌰𐌱𐌲 𓀀",
-    "the 'quotes' and \"double\" and `back` ticks", "'s's's 're're", "CamelCaseWordsAndALLCAPS and snake_case_words",
+    "the 'quotes' and \"double\" and `back` ticks",
+    "Say hello to [MASK] and   [MASK]<sep>   next; sayhello hello_world hello, world! Hello HELLO",
+    "Die Straße, die STRASSE, die Strasse; worldwide world.world <sep><sep>  [MASK][MASK]", "'s's's 're're", "CamelCaseWordsAndALLCAPS and snake_case_words",
 ]
 INVALID_HEX = [
     "48656c6c6fff776f726c64",        # lone 0xFF

@@ -50,7 +50,7 @@ std::string describe(const std::vector<std::int32_t>& ids) {
 TEST(HfTokenizerParity, EveryTokenizerJsonMatchesHuggingFaceOnTheCorpus) {
   auto corpus = corpus_bytes();
   auto golden = read_jsonl(kReference / "golden_hf.jsonl");
-  ASSERT_GT(golden.size(), 200u);
+  ASSERT_GT(golden.size(), 1000u);
   std::map<std::string, std::unique_ptr<HfTokenizer>> tokenizers;
   std::size_t n_checked = 0, n_tokens = 0;
   for (const auto& row : golden) {
@@ -66,12 +66,14 @@ TEST(HfTokenizerParity, EveryTokenizerJsonMatchesHuggingFaceOnTheCorpus) {
                              << "\n expected " << describe(expected);
     std::string lossy = row["text"];
     EXPECT_EQ(repair_utf8(text), lossy) << "corpus line " << index;
-    EXPECT_EQ(tokenizer->decode(ids), lossy) << file << " decode(encode(x)) != x on corpus line " << index;
+    // The real pipelines are lossless; the variants normalize or remove text on purpose.
+    if (!file.starts_with("variants/"))
+      EXPECT_EQ(tokenizer->decode(ids), lossy) << file << " decode(encode(x)) != x on corpus line " << index;
     EXPECT_EQ(tokenizer->decode(ids), row["decoded"].get<std::string>());
     ++n_checked;
     n_tokens += ids.size();
   }
-  EXPECT_EQ(tokenizers.size(), 2u);
+  EXPECT_EQ(tokenizers.size(), 9u);  // the two real files and 7 pipeline variants
   std::cout << "checked " << n_checked << " encodings, " << n_tokens << " tokens\n";
 }
 
