@@ -180,6 +180,31 @@ struct MockHub::State {
     res.set_content(info.dump(), "application/json");
   }
 
+  static nlohmann::json file_entry(const StoredFile& file) {
+    nlohmann::json entry = {{"type", "file"}, {"oid", file.git_oid}, {"size", file.content->size()}, {"path", file.path}};
+    if (file.lfs) entry["lfs"] = {{"oid", file.sha256}, {"size", file.content->size()}, {"pointerSize", file.pointer_size}};
+    return entry;
+  }
+
+  // POST {"paths": [...], "expand": bool}: what @huggingface/hub's downloadFileToCacheDir asks.
+  void handle_paths_info(const httplib::Request& req, httplib::Response& res) {
+    std::string kind = req.matches[1] == "models" ? "model" : "dataset";
+    std::string id = std::string(req.matches[2]) + "/" + std::string(req.matches[3]);
+    const StoredRepo* repo = authorize(req, res, kind, id, req.matches[4]);
+    if (!repo) return;
+    nlohmann::json asked = nlohmann::json::parse(req.body, nullptr, false);
+    nlohmann::json entries = nlohmann::json::array();
+    if (asked.is_object() && asked.contains("paths"))
+      for (const auto& path : asked["paths"])
+        for (const auto& file : repo->stored)
+          if (path.is_string() && file.path == path.get<std::string>()) {
+            nlohmann::json entry = file_entry(file);
+            entry["lastCommit"] = {{"id", repo->info.commit}, {"title", "mock"}, {"date", "2024-01-01T00:00:00.000Z"}};
+            entries.push_back(entry);
+          }
+    res.set_content(entries.dump(), "application/json");
+  }
+
   void handle_tree(const httplib::Request& req, httplib::Response& res) {
     std::string kind = req.matches[1] == "models" ? "model" : "dataset";
     std::string id = std::string(req.matches[2]) + "/" + std::string(req.matches[3]);
@@ -200,10 +225,7 @@ struct MockHub::State {
         if (folders.insert(folder).second)
           entries.push_back({{"type", "directory"}, {"oid", git_blob_sha1_of(folder)}, {"size", 0}, {"path", folder}});
       }
-      nlohmann::json entry = {{"type", "file"}, {"oid", file.git_oid}, {"size", file.content->size()}, {"path", file.path}};
-      if (file.lfs)
-        entry["lfs"] = {{"oid", file.sha256}, {"size", file.content->size()}, {"pointerSize", file.pointer_size}};
-      entries.push_back(entry);
+      entries.push_back(file_entry(file));
     }
     std::size_t first = req.has_param("cursor") ? std::stoul(req.get_param_value("cursor")) : 0;
     std::size_t page_size = static_cast<std::size_t>(tree_page_size);
@@ -242,7 +264,10 @@ struct MockHub::State {
     std::string sha = req.matches[1];
     for (const auto& repo : repos)
       for (const auto& file : repo.stored)
-        if (file.lfs && file.sha256 == sha) return serve_content(req, res, file);
+        if (file.lfs && file.sha256 == sha) {
+          res.set_header("ETag", "\"" + file.sha256 + "\"");
+          return serve_content(req, res, file);
+        }
     res.status = 404;
   }
 };
@@ -256,6 +281,8 @@ MockHub::MockHub() : state_(std::make_unique<State>()) {
             [&s](const httplib::Request& req, httplib::Response& res) { s.handle_revision(req, res); });
   s.hub.Get(R"(/api/(models|datasets)/([^/]+)/([^/]+)/tree/(.+))",
             [&s](const httplib::Request& req, httplib::Response& res) { s.handle_tree(req, res); });
+  s.hub.Post(R"(/api/(models|datasets)/([^/]+)/([^/]+)/paths-info/(.+))",
+             [&s](const httplib::Request& req, httplib::Response& res) { s.handle_paths_info(req, res); });
   s.hub.Get(R"(/(datasets/)?([^/]+)/([^/]+)/resolve/([^/]+)/(.+))",
             [&s](const httplib::Request& req, httplib::Response& res) { s.handle_resolve(req, res); });
   s.cdn.Get(R"(/lfs/([0-9a-f]+))", [&s](const httplib::Request& req, httplib::Response& res) { s.handle_cdn(req, res); });

@@ -7,7 +7,8 @@
 //   GET|HEAD [/datasets]/{org}/{name}/resolve/{rev}/{path}    git files: 200 with ETag (git sha1),
 //        X-Repo-Commit; LFS files: 302 to the second ("CDN") server with X-Linked-Etag (sha256),
 //        X-Linked-Size, X-Repo-Commit
-//   GET|HEAD /lfs/{sha256} on the CDN port                     Range / 206 / Accept-Ranges
+//   POST /api/{models|datasets}/{org}/{name}/paths-info/{rev}   (asked by @huggingface/hub)
+//   GET|HEAD /lfs/{sha256} on the CDN port                     Range / 206 / Accept-Ranges, ETag
 // Faults are armed per repo file path and consumed by whichever server sends its content.
 #include <memory>
 #include <string>

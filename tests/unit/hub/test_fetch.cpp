@@ -430,5 +430,32 @@ TEST(FetchDemo, MockHubServesFoldersAndRunsTheFetch) {
   fs::remove_all(dir);
 }
 
+// Independent reference: the cache @huggingface/hub's snapshotDownload built from the same mock
+// and data (tests/reference/hub/make_golden.sh), listed by list_cache.sh. xmtf-fetch must build
+// exactly that: same folders, blob names, relative link targets, refs.
+TEST(FetchReference, CacheLayoutMatchesHuggingfaceJs) {
+  fs::path data = fs::path(XMTF_TEST_DATA_DIR) / "hub";
+  fs::path reference = fs::path(XMTF_SOURCE_DIR) / "tests" / "reference" / "hub";
+  fs::path dir = fs::temp_directory_path() / fmt::format("xmtf-fetch-reference-{}", ::getpid());
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  std::string bin = XMTF_BIN_DIR;
+  std::string cache = shell_quote((dir / "cache").string());
+  std::string fetch_both = shell_quote(bin + "/xmtf-fetch") + " --repo bigscience/bloomz-560m --cache " + cache +
+                           " && " + shell_quote(bin + "/xmtf-fetch") +
+                           " --repo bigscience/xP3 --kind dataset --cache " + cache;
+  std::string command = "env -i PATH=/usr/bin:/bin HOME=" + shell_quote(dir.string()) + " " +
+                        shell_quote(bin + "/xmtf-mock-hub") + " --model bigscience/bloomz-560m=" +
+                        shell_quote((data / "bloomz-560m").string()) + " --dataset bigscience/xP3=" +
+                        shell_quote((data / "xp3-mini").string()) + " -- sh -c " + shell_quote(fetch_both) + " > " +
+                        shell_quote((dir / "out").string()) + " 2>&1 && " +
+                        shell_quote((reference / "list_cache.sh").string()) + " " + cache + " > " +
+                        shell_quote((dir / "listing").string());
+  int status = std::system(command.c_str());
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << read_file(dir / "out");
+  EXPECT_EQ(read_file(dir / "listing"), read_file(reference / "golden_js_cache_layout.txt"));
+  fs::remove_all(dir);
+}
+
 }  // namespace
 }  // namespace xmtf::test
