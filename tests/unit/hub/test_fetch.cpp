@@ -86,26 +86,47 @@ class FetchTest : public ::testing::Test {
 
   // Runs xmtf-fetch in a clean environment: only what the test sets, plus a tiny backoff.
   RunResult run(const std::vector<std::string>& args, std::map<std::string, std::string> env = {}) {
+    return run_together({args}, std::move(env)).front();
+  }
+
+  // Runs several xmtf-fetch processes at the same time (same environment) and waits for all.
+  std::vector<RunResult> run_together(const std::vector<std::vector<std::string>>& commands,
+                                      std::map<std::string, std::string> env = {}) {
     env.emplace("HF_ENDPOINT", hub_.endpoint());
     env.emplace("HF_HOME", hf_home_.string());
     env.emplace("XMTF_HUB_RETRY_DELAY", "0.01");
     env.emplace("XMTF_PROGRESS_SECONDS", "0.05");
-    std::string command = "env -i PATH=/usr/bin:/bin HOME=" + shell_quote((dir_ / "home").string());
-    for (const auto& [name, value] : env) command += " " + name + "=" + shell_quote(value);
-    command += " " + shell_quote(std::string(XMTF_BIN_DIR) + "/xmtf-fetch");
-    for (const auto& arg : args) command += " " + shell_quote(arg);
-    ++runs_;
-    fs::path out = dir_ / fmt::format("out.{}", runs_);
-    fs::path err = dir_ / fmt::format("err.{}", runs_);
-    command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string());
+    std::string script;
+    std::vector<std::pair<fs::path, fs::path>> outputs;
+    for (const auto& args : commands) {
+      std::string command = "env -i PATH=/usr/bin:/bin HOME=" + shell_quote((dir_ / "home").string());
+      for (const auto& [name, value] : env) command += " " + name + "=" + shell_quote(value);
+      command += " " + shell_quote(std::string(XMTF_BIN_DIR) + "/xmtf-fetch");
+      for (const auto& arg : args) command += " " + shell_quote(arg);
+      ++runs_;
+      fs::path out = dir_ / fmt::format("out.{}", runs_);
+      fs::path err = dir_ / fmt::format("err.{}", runs_);
+      fs::path code = dir_ / fmt::format("code.{}", runs_);
+      command += " >" + shell_quote(out.string()) + " 2>" + shell_quote(err.string());
+      script += "(" + command + "; echo $? > " + shell_quote(code.string()) + ") & ";
+      outputs.emplace_back(out, err);
+    }
+    script += "wait";
     auto start = std::chrono::steady_clock::now();
-    int status = std::system(command.c_str());
-    RunResult result;
-    result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    result.out = read_file(out);
-    result.err = read_file(err);
-    return result;
+    int status = std::system(script.c_str());
+    double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    EXPECT_TRUE(WIFEXITED(status));
+    std::vector<RunResult> results;
+    for (const auto& [out, err] : outputs) {
+      RunResult result;
+      result.seconds = seconds;
+      fs::path code = dir_ / ("code." + out.extension().string().substr(1));
+      result.exit_code = std::stoi(std::string(trim(read_file(code))));
+      result.out = read_file(out);
+      result.err = read_file(err);
+      results.push_back(std::move(result));
+    }
+    return results;
   }
 
   fs::path model_folder() const { return cache_ / "models--org--tiny-model"; }
@@ -194,6 +215,30 @@ TEST_F(FetchTest, ABlobSharedByTwoRevisionsIsDownloadedOnce) {
   EXPECT_EQ(read_file(model_folder() / "refs" / "v2"), v2.commit);
   EXPECT_EQ(read_file(model_folder() / "refs" / "main"), kModelCommit);
   EXPECT_EQ(count_files(model_folder() / "blobs"), 5);
+}
+
+// Array tasks share one cache: concurrent fetches of the same repo agree through the blob locks
+// and each blob crosses the network once.
+TEST_F(FetchTest, ConcurrentFetchesShareTheCache) {
+  std::vector<std::string> args{"--repo", "org/tiny-model", "--jobs", "2"};
+  std::vector<RunResult> results = run_together({args, args, args});
+  for (const auto& result : results) {
+    ASSERT_EQ(result.exit_code, 0) << result.err;
+    EXPECT_EQ(result.last_line(), (model_folder() / "snapshots" / kModelCommit).string());
+  }
+  expect_snapshot(model_folder(), model_, all_paths(model_));
+  EXPECT_EQ(hub_.count("cdn", "/lfs/"), 2);  // two LFS blobs, each fetched once
+  EXPECT_EQ(count_files(model_folder() / "blobs"), 4);
+}
+
+TEST_F(FetchTest, ARevisionGivenAsCommitWritesNoRef) {
+  RunResult result = run({"--repo", "org/tiny-model", "--revision", kModelCommit, "--include", "config.json"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(result.last_line(), (model_folder() / "snapshots" / kModelCommit).string());
+  EXPECT_FALSE(fs::exists(model_folder() / "refs"));
+  RunResult offline = run({"--repo", "org/tiny-model", "--revision", kModelCommit}, {{"HF_HUB_OFFLINE", "1"}});
+  ASSERT_EQ(offline.exit_code, 0) << offline.err;
+  EXPECT_EQ(offline.last_line(), result.last_line());
 }
 
 TEST_F(FetchTest, DatasetIncludeExcludeAndRelativeLinks) {
