@@ -30,10 +30,15 @@ std::string default_tokenizer_name(const fs::path& tokenizer_path) {
 
 namespace {
 
+// What xmtf-shard writes as data: part-NNNNN.jsonl (train) and validation-NNNNN.jsonl; not its
+// rejects.jsonl, index.json, temporaries or .work/ pieces.
 bool is_part_file(const fs::path& path) {
   std::string name = path.filename().string();
-  return name.ends_with(".jsonl") && name.find(".tmp.") == std::string::npos;
+  bool data = name.starts_with("part-") || name.starts_with("validation-");
+  return data && name.ends_with(".jsonl") && name.find(".tmp.") == std::string::npos;
 }
+
+bool is_hidden(const fs::path& path) { return path.filename().string().starts_with("."); }
 
 PartJob make_job(const fs::path& source, const fs::path& output_dir, const std::string& tokenizer_name) {
   PartJob job;
@@ -53,11 +58,13 @@ std::vector<PartJob> plan_parts(const TokenizeOptions& options, const std::strin
   if (fs::is_regular_file(options.input, error)) {
     parts.push_back(make_job(options.input, options.output_dir, tokenizer_name));
   } else if (fs::is_directory(options.input, error)) {
-    for (const auto& entry : fs::recursive_directory_iterator(options.input))
-      if (entry.is_regular_file() && is_part_file(entry.path()))
-        parts.push_back(make_job(entry.path(), options.output_dir, tokenizer_name));
+    for (auto it = fs::recursive_directory_iterator(options.input); it != fs::recursive_directory_iterator(); ++it) {
+      if (it->is_directory() && is_hidden(it->path())) it.disable_recursion_pending();
+      else if (it->is_regular_file() && is_part_file(it->path()))
+        parts.push_back(make_job(it->path(), options.output_dir, tokenizer_name));
+    }
     std::sort(parts.begin(), parts.end(), [](const PartJob& a, const PartJob& b) { return a.source < b.source; });
-    if (parts.empty()) fail("{}: no .jsonl shard parts found in this folder", options.input.string());
+    if (parts.empty()) fail("{}: no shard parts (part-*.jsonl, validation-*.jsonl) found in this folder", options.input.string());
   } else {
     fail("{}: no such file or folder (--input takes a part file or a shard folder)", options.input.string());
   }

@@ -17,7 +17,8 @@ namespace xmtf::h5 {
 
 struct TokenizeOptions {
   std::filesystem::path tokenizer_path;
-  std::filesystem::path input;       // a part file or a shard folder (searched recursively)
+  std::filesystem::path input;       // a part file, or a folder searched recursively for
+                                     // part-*.jsonl and validation-*.jsonl
   std::filesystem::path output_dir;  // outputs go to <output_dir>/<lang>/
   std::string name;                  // in output file names; "" = from the tokenizer file name
   // Defaults follow the model families: BLOOMZ (tokenizer.json) tokenized targets as

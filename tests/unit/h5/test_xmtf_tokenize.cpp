@@ -46,6 +46,11 @@ class XmtfTokenizeTest : public ::testing::Test {
     fs::create_directories(dir_);
     shards_ = dir_ / "shards";
     fs::copy(kData / "shards", shards_, fs::copy_options::recursive);
+    // What xmtf-shard leaves beside its parts must be ignored.
+    write_file_atomic(shards_ / "sw/rejects.jsonl", "{\"source\": \"x.jsonl\", \"line\": 7, \"reason\": \"NUL byte\"}\n");
+    write_file_atomic(shards_ / "sw/index.json", "{}");
+    fs::create_directories(shards_ / "sw/.work");
+    write_file_atomic(shards_ / "sw/.work/part-00000.c00000.p000.jsonl", "not json\n");
   }
   void TearDown() override { fs::remove_all(dir_); }
 
@@ -56,7 +61,8 @@ class XmtfTokenizeTest : public ::testing::Test {
     std::int32_t eos = *tokenizer->eos_id();
     int n_parts = 0;
     for (const auto& entry : fs::recursive_directory_iterator(shards_)) {
-      if (entry.path().extension() != ".jsonl") continue;
+      if (!entry.path().filename().string().starts_with("part-") || entry.path().string().find("/.work/") != std::string::npos)
+        continue;
       std::string lang = entry.path().parent_path().filename().string();
       fs::path h5 = out / lang / (entry.path().stem().string() + "." + name + ".h5");
       TokenizedShardReader reader(h5);
