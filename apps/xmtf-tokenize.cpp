@@ -120,8 +120,10 @@ int main(int argc, char** argv) {
     try {
       failed = tokenize_parts(options, rank, world_size);
     } catch (const Error& e) {
-      // Setup errors (tokenizer, input) are the same on every rank: each reports and exits.
+      // A setup error (tokenizer, input) outside the per-part handling: the other ranks may be
+      // waiting in the final reduction, so with several ranks the whole job is aborted.
       log::error("{}", e.what());
+      if (world_size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
       MPI_Finalize();
       return 1;
     }

@@ -184,6 +184,7 @@ void HfTokenizer::load_added_tokens(simdjson::dom::element added_tokens) {
     token->content = token->normalized ? normalize(token->original_content) : token->original_content;
     if (token->content.empty()) continue;
     (token->normalized ? normalized_matcher_ : raw_matcher_).add(token.get());
+    added_by_id_[token->id] = token.get();
     added_tokens_.push_back(std::move(token));
   }
 }
@@ -391,9 +392,8 @@ std::string HfTokenizer::decode(std::span<const std::int32_t> ids) const {
   std::string bytes;
   std::vector<std::string> tokens;
   for (std::int32_t id : ids) {
-    const AddedToken* added = nullptr;
-    for (const auto& t : added_tokens_)
-      if (t->id == id) added = t.get();
+    auto found = added_by_id_.find(id);
+    const AddedToken* added = found == added_by_id_.end() ? nullptr : found->second;
     if (!added && !model_.has_id(id)) continue;  // unknown ids are dropped, as HuggingFace does
     const std::string& token = added ? added->original_content : model_.id_to_token(id);
     if (!byte_level_decoder_) {

@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -91,6 +92,7 @@ class HfTokenizer final : public Tokenizer {
   bool byte_level_decoder_ = false;
   BpeModel model_;
   std::vector<std::unique_ptr<AddedToken>> added_tokens_;
+  std::unordered_map<std::int32_t, const AddedToken*> added_by_id_;
   AddedTokenMatcher raw_matcher_, normalized_matcher_;
 
   // Scratch buffers.
