@@ -111,7 +111,8 @@ bool ShardTokenizer::up_to_date(const PartJob& part, const std::string& source_s
   std::error_code error;
   if (options_.force || !fs::exists(part.output, error)) return false;
   try {
-    ShardInfo info = read_shard_info(part.output);
+    TokenizedShardReader existing(part.output);  // validates offsets against the ids too
+    const ShardInfo& info = existing.info();
     return info.source_sha256 == source_sha256 && info.tokenizer_sha256 == tokenizer_sha256_ &&
            info.options == options_text();
   } catch (const Error& e) {
