@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
   app.add_option("--export-dir", s.export_dir, "write an HF folder (model.safetensors + config.json) at the end");
   app.add_option("--export-dtype", export_dtype, "f32, bf16 or f16")->check(CLI::IsMember({"f32", "bf16", "f16"}));
   app.add_option("--kill-switch-path", s.kill_switch_path, "stop cleanly (checkpoint, exit 0) when this file appears");
+  app.add_option("--full-logits", s.full_logits, "compute the LM head on every position, not only where loss is taken (same result, slower; for benchmarks)");
   app.add_option("--exit-duration-in-mins", s.exit_duration_minutes, "stop cleanly before this wall-time budget runs out");
 
   // A manifest's settings are parsed first, then the real command line over them.

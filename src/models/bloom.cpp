@@ -157,7 +157,7 @@ void check_batch(const Batch& batch, const BloomConfig& config) {
 
 }  // namespace
 
-void BloomModel::forward(const Batch& batch, BloomActivations& a) const {
+void BloomModel::forward(const Batch& batch, BloomActivations& a, bool loss_rows_only) const {
   check_batch(batch, config_);
   const std::int64_t b = batch.batch_size;
   const std::int64_t t = batch.seq_len;
@@ -196,7 +196,22 @@ void BloomModel::forward(const Batch& batch, BloomActivations& a) const {
   }
   nn::layernorm_forward(a.ln_f.data(), a.ln_f_mean.data(), a.ln_f_rstd.data(), x,
                         at(base, "ln_f.weight"), at(base, "ln_f.bias"), n, c, eps);
-  nn::linear_forward(a.logits.data(), a.ln_f.data(), wte, nullptr, n, c, config_.vocab_size);
+  a.loss_rows_only = loss_rows_only;
+  a.logit_rows.clear();
+  if (!loss_rows_only) {
+    nn::linear_forward(a.logits.data(), a.ln_f.data(), wte, nullptr, n, c, config_.vocab_size);
+    return;
+  }
+  if (batch.loss_weights.size() != static_cast<std::size_t>(n)) fail("batch: loss_weights must have {} entries", n);
+  for (std::int64_t pos = 0; pos < n; ++pos) {
+    if (batch.loss_weights[pos] != 0.0f) a.logit_rows.push_back(pos);
+  }
+  const auto m = static_cast<std::int64_t>(a.logit_rows.size());
+  a.ln_f_rows.resize(m * c);
+  for (std::int64_t r = 0; r < m; ++r) {
+    std::copy_n(a.ln_f.data() + a.logit_rows[r] * c, c, a.ln_f_rows.data() + r * c);
+  }
+  if (m > 0) nn::linear_forward(a.logits.data(), a.ln_f_rows.data(), wte, nullptr, m, c, config_.vocab_size);
 }
 
 double BloomModel::loss_and_backward(const Batch& batch, BloomActivations& a) {
@@ -218,14 +233,32 @@ double BloomModel::loss_and_backward(const Batch& batch, BloomActivations& a) {
   }
   float* p = params_.data();
   float* g = grads_.data();
-  const double loss = nn::cross_entropy_forward_backward(
-      a.logits.data(), batch.target_ids.data(), batch.loss_weights.data(), n, config_.vocab_size);
-
-  // LM head (tied): logits = ln_f wte^T.
+  double loss = 0.0;
   std::fill(a.d_hidden.begin(), a.d_hidden.end(), 0.0f);
-  nn::linear_backward(a.d_hidden.data(), at(g, "word_embeddings.weight"), nullptr,
-                      a.logits.data(), a.ln_f.data(), at(p, "word_embeddings.weight"), n, c,
-                      config_.vocab_size);
+  if (!a.loss_rows_only) {
+    loss = nn::cross_entropy_forward_backward(a.logits.data(), batch.target_ids.data(),
+                                              batch.loss_weights.data(), n, config_.vocab_size);
+    // LM head (tied): logits = ln_f wte^T.
+    nn::linear_backward(a.d_hidden.data(), at(g, "word_embeddings.weight"), nullptr,
+                        a.logits.data(), a.ln_f.data(), at(p, "word_embeddings.weight"), n, c,
+                        config_.vocab_size);
+  } else if (!a.logit_rows.empty()) {
+    const auto m = static_cast<std::int64_t>(a.logit_rows.size());
+    std::vector<std::int32_t> targets(m);
+    std::vector<float> weights(m);
+    for (std::int64_t r = 0; r < m; ++r) {
+      targets[r] = batch.target_ids[a.logit_rows[r]];
+      weights[r] = batch.loss_weights[a.logit_rows[r]];
+    }
+    loss = nn::cross_entropy_forward_backward(a.logits.data(), targets.data(), weights.data(), m,
+                                              config_.vocab_size);
+    std::vector<float> d_rows(m * c, 0.0f);
+    nn::linear_backward(d_rows.data(), at(g, "word_embeddings.weight"), nullptr, a.logits.data(),
+                        a.ln_f_rows.data(), at(p, "word_embeddings.weight"), m, c, config_.vocab_size);
+    for (std::int64_t r = 0; r < m; ++r) {
+      std::copy_n(d_rows.data() + r * c, c, a.d_hidden.data() + a.logit_rows[r] * c);
+    }
+  }
   const float* last = config_.n_layer > 0 ? a.layers.back().output.data() : a.embedded_ln.data();
   std::fill(a.d_stream.begin(), a.d_stream.end(), 0.0f);
   nn::layernorm_backward(a.d_stream.data(), at(g, "ln_f.weight"), at(g, "ln_f.bias"),
@@ -273,6 +306,19 @@ double BloomModel::loss_and_backward(const Batch& batch, BloomActivations& a) {
   nn::embedding_backward(at(g, "word_embeddings.weight"), a.d_hidden.data(),
                          batch.input_ids.data(), n, c);
   return loss;
+}
+
+double BloomModel::evaluate_loss(const Batch& batch, BloomActivations& a) const {
+  forward(batch, a, /*loss_rows_only=*/true);
+  const auto m = static_cast<std::int64_t>(a.logit_rows.size());
+  std::vector<std::int32_t> targets(m);
+  std::vector<float> weights(m);
+  for (std::int64_t r = 0; r < m; ++r) {
+    targets[r] = batch.target_ids[a.logit_rows[r]];
+    weights[r] = batch.loss_weights[a.logit_rows[r]];
+  }
+  return nn::cross_entropy_forward_backward(a.logits.data(), targets.data(), weights.data(), m,
+                                            config_.vocab_size);
 }
 
 }  // namespace xmtf::models

@@ -45,7 +45,12 @@ struct BloomActivations {
   };
   std::vector<Layer> layers;
   std::vector<float> ln_f, ln_f_mean, ln_f_rstd;
-  std::vector<float> logits;  // [batch*seq, vocab]; d_logits after loss_and_backward
+  // [n_logit_rows, vocab]; d_logits after loss_and_backward. All positions, or (loss-only
+  // forward) only the positions with a nonzero loss weight, listed in logit_rows.
+  std::vector<float> logits;
+  bool loss_rows_only = false;
+  std::vector<std::int64_t> logit_rows;
+  std::vector<float> ln_f_rows;  // ln_f of logit_rows, [n_logit_rows, hidden]
   // Backward scratch.
   std::vector<float> d_stream, d_hidden, d_qkv, d_fc, d_fc_gelu, d_scores;
 };
@@ -65,12 +70,16 @@ class BloomModel {
   // LayerNorm weight 1 and bias 0.
   void init_random(std::uint64_t seed);
 
-  // Logits of every position into activations.logits.
-  void forward(const Batch& batch, BloomActivations& activations) const;
+  // Logits of every position into activations.logits, or with loss_rows_only only those of the
+  // positions whose loss weight is nonzero (in MTF most positions are inputs: this skips most
+  // of the LM-head GEMMs, the largest of BLOOM's with its 250k vocabulary).
+  void forward(const Batch& batch, BloomActivations& activations, bool loss_rows_only = false) const;
   // Weighted cross entropy of the last forward's logits, and its gradient ACCUMULATED into
   // grads() (call zero_grads() once per optimizer step). Returns the loss.
   double loss_and_backward(const Batch& batch, BloomActivations& activations);
   void zero_grads();
+  // Forward (loss positions only) and the weighted loss, no gradients (validation).
+  double evaluate_loss(const Batch& batch, BloomActivations& activations) const;
 
  private:
   struct LayerViews;

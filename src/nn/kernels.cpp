@@ -266,13 +266,18 @@ double cross_entropy_forward_backward(float* logits, const std::int32_t* targets
     }
     float max_logit = -std::numeric_limits<float>::infinity();
     for (std::int64_t v = 0; v < vocab; ++v) max_logit = std::max(max_logit, z[v]);
-    double sum = 0.0;
-    for (std::int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(z[v] - max_logit));
-    const double log_sum = std::log(sum);
     const std::int32_t target = targets[row];
-    loss += weight * (log_sum - static_cast<double>(z[target] - max_logit));
-    const float inv_sum = static_cast<float>(1.0 / sum);
-    for (std::int64_t v = 0; v < vocab; ++v) z[v] = weight * std::exp(z[v] - max_logit) * inv_sum;
+    const float target_logit = z[target];
+    // One exp per logit (kept in place), summed in double.
+    double sum = 0.0;
+    for (std::int64_t v = 0; v < vocab; ++v) {
+      z[v] = std::exp(z[v] - max_logit);
+      sum += z[v];
+    }
+    const double log_sum = std::log(sum);
+    loss += weight * (log_sum - static_cast<double>(target_logit - max_logit));
+    const float scale = static_cast<float>(weight / sum);
+    for (std::int64_t v = 0; v < vocab; ++v) z[v] *= scale;
     z[target] -= weight;
   }
   return loss;

@@ -203,7 +203,7 @@ double Trainer::train_step(std::int64_t step, double& grad_norm, std::int64_t& t
   double loss = 0.0;
   for (std::int64_t first = 0; first < s_.global_batch; first += s_.micro_batch) {
     const models::Batch micro = slice_batch(batch, first, s_.micro_batch);
-    model_.forward(micro, activations_);
+    model_.forward(micro, activations_, /*loss_rows_only=*/!s_.full_logits);
     loss += model_.loss_and_backward(micro, activations_);
   }
   grad_norm = clip_grad_norm(model_.grads(), s_.clip_grad);
@@ -219,10 +219,7 @@ std::optional<double> Trainer::validation_loss() {
   double loss = 0.0;
   for (std::int64_t first = 0; first < batch.batch_size; first += s_.micro_batch) {
     const models::Batch micro = slice_batch(batch, first, std::min(s_.micro_batch, batch.batch_size - first));
-    model_.forward(micro, activations_);
-    loss += nn::cross_entropy_forward_backward(activations_.logits.data(), micro.target_ids.data(),
-                                               micro.loss_weights.data(), micro.batch_size * micro.seq_len,
-                                               config_.vocab_size);
+    loss += model_.evaluate_loss(micro, activations_);
   }
   return loss;
 }

@@ -57,6 +57,9 @@ struct TrainSettings {
   ckpt::DType export_dtype = ckpt::DType::f32;
   std::filesystem::path kill_switch_path;
   double exit_duration_minutes = 0.0;  // 0: no budget
+  // LM head on every position, as Megatron does (same result; for benchmarks). Default: only
+  // on the positions that carry loss.
+  bool full_logits = false;
 };
 
 struct TrainResult {

@@ -129,6 +129,13 @@ TEST_F(XmtfTokenizeTest, RerunSkipsUpToDatePartsAndRedoesChangedOnes) {
   ASSERT_EQ(repaired.exit_code, 0) << repaired.output;
   EXPECT_NE(repaired.output.find("not an HDF5 file"), std::string::npos) << repaired.output;
   EXPECT_EQ(TokenizedShardReader(sw).n_samples(), 40);
+  // An output whose source part is gone (xmtf-shard rerun with fewer parts) is removed.
+  fs::copy_file(sw, dir_ / "out/sw/part-00009.bloomstyle_gpt2vocab.h5");
+  fs::copy_file(sw, dir_ / "out/sw/part-00009.othertokenizer.h5");
+  auto stale = run(command);
+  ASSERT_EQ(stale.exit_code, 0) << stale.output;
+  EXPECT_FALSE(fs::exists(dir_ / "out/sw/part-00009.bloomstyle_gpt2vocab.h5")) << stale.output;
+  EXPECT_TRUE(fs::exists(dir_ / "out/sw/part-00009.othertokenizer.h5"));  // another tokenizer's: not ours
   // Different options are a different output.
   auto no_eos = run(command + " --target-eos=false");
   EXPECT_NE(no_eos.output.find("7 parts (0 skipped, 0 failed)"), std::string::npos) << no_eos.output;

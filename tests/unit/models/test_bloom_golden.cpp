@@ -113,6 +113,31 @@ TEST_P(BloomGolden, MicroBatchAccumulationEqualsFullBatch) {
   EXPECT_LT(max_err / max_ref, 1e-3);
 }
 
+TEST_P(BloomGolden, LossRowsOnlyForwardGivesTheSameLossAndGradients) {
+  const fs::path dir = kGolden / GetParam();
+  models::BloomModel model(models::load_bloom_config(dir / "config.json"));
+  ckpt::load_bloom_weights(dir / "model.safetensors", model);
+  ckpt::SafetensorsFile golden(dir / "golden.safetensors");
+  const models::Batch batch = golden_batch(golden);
+  models::BloomActivations activations;
+  model.zero_grads();
+  model.forward(batch, activations, /*loss_rows_only=*/true);
+  const double loss = model.loss_and_backward(batch, activations);
+  const double expected_loss = golden.read_f32("loss")[0];
+  EXPECT_NEAR(loss, expected_loss, 1e-4 * std::abs(expected_loss));
+  EXPECT_NEAR(model.evaluate_loss(batch, activations), expected_loss, 1e-4 * std::abs(expected_loss));
+  for (const models::TensorSpec& spec : model.layout().tensors()) {
+    const auto expected = golden.read_f32("grad." + spec.name);
+    const auto actual = model.layout().view(model.grads(), spec.name);
+    double max_ref = 1e-8, max_err = 0;
+    for (std::size_t i = 0; i < expected.size(); ++i) {
+      max_ref = std::max(max_ref, std::abs(static_cast<double>(expected[i])));
+      max_err = std::max(max_err, std::abs(static_cast<double>(actual[i]) - expected[i]));
+    }
+    EXPECT_LT(max_err / max_ref, 1e-3) << spec.name;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(TinyModels, BloomGolden, ::testing::Values("tiny4h", "tiny3h"));
 
 TEST(Alibi, SlopesMatchTorchForOneToThirtyTwoHeads) {

@@ -125,9 +125,20 @@ options = { input = "data/xp3", max_shard_bytes = 1000, dedup = true, shuffle = 
   EXPECT_EQ(s.executable, "xmtf-shard");
   EXPECT_TRUE(s.mpi);
   EXPECT_EQ(s.resources.total_tasks(), 2);
-  ASSERT_EQ(s.options.size(), 4u);  // shuffle = false is dropped
+  ASSERT_EQ(s.options.size(), 5u);
   EXPECT_EQ(s.options[1].name, "max_shard_bytes");
   EXPECT_TRUE(s.options[2].is_flag);
+  EXPECT_EQ(s.options[3].values, std::vector<std::string>{"false"});
+}
+
+TEST(Manifest, TypedStageKeysAreProgramOptions) {
+  Manifest m = parse_manifest("[run]\nname = \"t\"\n[stages.train]\nntasks = 2\nseq_len = 2048\nlr = 2e-5\n", "m.toml", ".");
+  const Stage& s = m.stages[0];
+  ASSERT_EQ(s.options.size(), 2u);
+  EXPECT_EQ(s.options[0].name, "seq_len");
+  EXPECT_EQ(s.options[0].values, std::vector<std::string>{"2048"});
+  EXPECT_EQ(s.options[0].where.str(), "m.toml:5:1");
+  EXPECT_EQ(s.resources.total_tasks(), 2);
 }
 
 }  // namespace

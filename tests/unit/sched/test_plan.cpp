@@ -118,6 +118,27 @@ TEST(Plan, MachineChecks) {
   EXPECT_EQ(problems("[stages.a]\nargv = [\"true\"]\n"), "");
 }
 
+// Keys of a typed stage are checked against its program's --help at plan time.
+TEST(Plan, TypedStageOptionsCheckedAgainstHelp) {
+  fs::path dir = testing::scratch("help");
+  write_file_atomic(dir / "xmtf-train", "#!/bin/bash\necho 'Options: --seq-len INT  --lr FLOAT  --checkpoint-dir DIR'\n");
+  fs::permissions(dir / "xmtf-train", fs::perms::owner_all);
+  auto plan_error = [&](const std::string& keys) {
+    try {
+      make_plan(parse_manifest("[run]\nname = \"t\"\n[stages.train]\n" + keys, "m.toml", "."), dir / "xmtf");
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  EXPECT_EQ(plan_error("seq_len = 8\nlr = 0.1\n"), "");
+  EXPECT_THAT(plan_error("seq_len = 8\nsq_len = 8\n"),
+              HasSubstr("m.toml:5:1: stage 'train': 'sq_len' is neither a stage key nor an option of xmtf-train "
+                        "(no --sq-len in its --help); did you mean 'seq_len'?"));
+  EXPECT_THAT(plan_error("ntask = 2\n"), HasSubstr("did you mean 'ntasks'?"));
+  fs::remove_all(dir);
+}
+
 // The generated script, run by bash itself with `xmtf` replaced by echo: manifest values that
 // look like shell code stay literal text, and only the setup lines run.
 TEST(Plan, ScriptQuotesEveryManifestValue) {

@@ -65,8 +65,11 @@ TEST(XmtfTrainCli, ReadsTheManifestStageAndTheCommandLineWins) {
 
 TEST(XmtfTrainCli, SigtermSavesACheckpointAndExitsCleanly) {
   const fs::path dir = fresh_dir("sigterm");
+  // SIGTERM once the first step is logged (the handler is installed by then), at most 60 s.
+  const std::string metrics = shell_quote((dir / "ckpt" / "metrics.jsonl").string());
   const std::string command = "(" + kBin + base_args(dir / "ckpt") +
-                              " --steps 100000 --global-batch 1 & pid=$!; sleep 2; kill -TERM $pid; wait $pid)";
+                              " --steps 100000 --global-batch 1 & pid=$!; for i in $(seq 600); do [ -s " +
+                              metrics + " ] && break; sleep 0.1; done; kill -TERM $pid; wait $pid)";
   EXPECT_EQ(run(command), 0);
   const auto latest = ckpt::latest_checkpoint(dir / "ckpt");
   ASSERT_TRUE(latest.has_value());
