@@ -346,12 +346,13 @@ class ManifestReader {
     return {};
   }
 
-  void read_options(const toml::table& options, Stage& stage) {
+  void read_options(const toml::table& options, Stage& stage, const std::vector<std::string>& skip = {}) {
     for (const auto& [name, node] : in_source_order(options)) {
-      StageOption option{name, {}, false};
+      if (std::find(skip.begin(), skip.end(), name) != skip.end()) continue;
+      StageOption option{name, {}, false, where(options.find(name)->first.source())};
       if (auto flag = node->value_exact<bool>()) {
-        if (!*flag) continue;
         option.is_flag = true;
+        option.values = {*flag ? "true" : "false"};
       } else if (node->is_array()) {
         option.values = string_list(*node, name);
       } else if (auto text = scalar_text(*node)) {
@@ -402,7 +403,6 @@ class ManifestReader {
       }
       if (!std::regex_match(name, name_pattern))
         error_at(node->source(), "stage name '{}' may only hold letters, digits, '_' and '-'", name);
-      check_keys(*t, kStageKeys, fmt::format("[stages.{}]", name));
       m.stages.push_back(read_stage(m, name, *t));
     }
   }
@@ -441,6 +441,8 @@ class ManifestReader {
       error_at(t.source(), "stage '{}' of type {} runs {}; 'run' and 'argv' are for type = \"command\"", name,
                stage.type, stage.executable);
     }
+    if (stage.type == "command") check_keys(t, kStageKeys, fmt::format("[stages.{}]", name));
+    else read_options(t, stage, kStageKeys);  // the program's own options, checked by plan
     if (const toml::node* options = t.get("options")) {
       if (const toml::table* table = options->as_table()) read_options(*table, stage);
       else error_at(options->source(), "options must be a table");

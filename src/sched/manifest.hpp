@@ -1,5 +1,8 @@
 #pragma once
-// The run manifest (TOML): what a user declares. load_manifest() parses and validates it; every
+// The run manifest (TOML): what a user declares. In a typed stage (shard, tokenize, train, ...)
+// every key that is not a scheduler key (array, after, resources, ...) is an option of the
+// stage's program, like the keys of its `options` table; plan checks them against the
+// program's --help. load_manifest() parses and validates it; every
 // problem is reported with file:line:column and, for unknown keys, the closest valid key.
 // The reference for each key is docs/manifest.md.
 #include <filesystem>
@@ -54,11 +57,13 @@ struct Resources {
   int total_tasks() const { return nodes * ntasks_per_node; }
 };
 
-// An option of a typed stage: "--name value" (repeated for lists), or "--name" for true.
+// An option of a typed stage: "--name value" (repeated for lists); booleans as "--name=true"
+// or "--name=false", which CLI11 accepts for flags and for boolean options alike.
 struct StageOption {
   std::string name;
   std::vector<std::string> values;
   bool is_flag = false;
+  SourceLocation where;
 };
 
 struct Stage {

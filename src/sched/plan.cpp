@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fmt/format.h>
 #include <functional>
+#include <regex>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -115,7 +116,10 @@ std::vector<std::string> argument_templates(const Stage& stage) {
   for (const auto& option : stage.options) {
     std::string flag = "--" + option.name;
     std::replace(flag.begin() + 2, flag.end(), '_', '-');
-    if (option.is_flag) args.push_back(flag);
+    if (option.is_flag) {
+      args.push_back(flag + "=" + option.values.at(0));
+      continue;
+    }
     for (const auto& value : option.values) {
       args.push_back(flag);
       args.push_back(value);
@@ -204,6 +208,34 @@ void check_resources(const Manifest& m, const Stage& s, std::vector<std::string>
     problem(fmt::format("needs {} nodes; only {} node(s) of the partition fit its per-node request", r.nodes, fitting));
 }
 
+// Typed stages pass their keys to the program as --options: each must be one the program's
+// --help lists, so a typo fails at plan time with a suggestion instead of inside a job.
+void check_options_against_help(const Stage& stage, const fs::path& executable, std::vector<std::string>& problems) {
+  ProcessResult help = run_process({executable.string(), "--help"}, {.timeout_seconds = 20});
+  if (help.exit_code != 0) return;  // a program without --help: SLURM's log will tell
+  std::set<std::string> flags;
+  static const std::regex flag_pattern("--([a-z0-9][a-z0-9-]*)");
+  for (std::sregex_iterator it(help.out.begin(), help.out.end(), flag_pattern), end; it != end; ++it)
+    flags.insert((*it)[1]);
+  std::vector<std::string> candidates = {"array", "after", "nodes", "ntasks", "ntasks_per_node", "cpus_per_task",
+                                         "gpus_per_task", "gpus_per_node", "mem", "time", "mpi", "env", "outputs",
+                                         "extra_sbatch", "options", "args", "type"};
+  for (const auto& f : flags) {
+    std::string key = f;
+    std::replace(key.begin(), key.end(), '-', '_');
+    candidates.push_back(key);
+  }
+  for (const auto& option : stage.options) {
+    std::string flag = option.name;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    if (flags.count(flag)) continue;
+    auto suggestion = closest_match(option.name, candidates);
+    problems.push_back(fmt::format("{}: stage '{}': '{}' is neither a stage key nor an option of {} (no --{} in its --help){}",
+                                   option.where.str(), stage.name, option.name, executable.filename().string(), flag,
+                                   suggestion ? fmt::format("; did you mean '{}'?", *suggestion) : ""));
+  }
+}
+
 StageSpec make_spec(const Plan& plan, const Stage& stage, const fs::path& executable) {
   const Manifest& m = plan.manifest;
   StageSpec spec;
@@ -250,6 +282,8 @@ Plan make_plan(Manifest manifest, const fs::path& xmtf_path, bool check_machine)
       if (executable.empty()) executable = stage.executable;
     }
     if (check_machine) check_resources(plan.manifest, stage, problems);
+    if (check_machine && stage.type != "command" && !executable.empty() && fs::exists(executable))
+      check_options_against_help(stage, executable, problems);
     planned.spec = make_spec(plan, stage, executable);
     plan.stages.push_back(std::move(planned));
   }
