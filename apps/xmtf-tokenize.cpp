@@ -9,6 +9,7 @@
 
 #include "core/cli.hpp"
 #include "core/error.hpp"
+#include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "h5/tokenize_job.hpp"
@@ -30,6 +31,7 @@ int tokenize_parts(const xmtf::h5::TokenizeOptions& options, int rank, int world
   log::info("tokenizer {} ({} ids) loaded in {:.2f}s, resident {}", options.tokenizer_path.string(),
             job.tokenizer().vocab_size(), load_seconds, format_bytes(peak_rss_bytes()));
   auto parts = h5::plan_parts(options, job.name());
+  if (rank == 0 && fs::is_directory(options.input)) h5::remove_stale_outputs(parts, job.name());
   auto mine = h5::assign_parts(parts, world_size)[rank];
   std::uintmax_t my_bytes = 0;
   for (std::size_t i : mine) my_bytes += parts[i].bytes;

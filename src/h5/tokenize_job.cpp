@@ -10,6 +10,7 @@
 #include <istream>
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <set>
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
@@ -84,6 +85,29 @@ std::vector<std::vector<std::size_t>> assign_parts(const std::vector<PartJob>& p
   }
   for (auto& mine : assignment) std::sort(mine.begin(), mine.end());
   return assignment;
+}
+
+std::vector<fs::path> remove_stale_outputs(const std::vector<PartJob>& parts, const std::string& tokenizer_name) {
+  std::set<fs::path> expected, folders;
+  for (const PartJob& part : parts) {
+    expected.insert(part.output);
+    folders.insert(part.output.parent_path());
+  }
+  const std::string suffix = "." + tokenizer_name + ".h5";
+  std::vector<fs::path> removed;
+  for (const fs::path& folder : folders) {
+    std::error_code error;
+    for (const auto& entry : fs::directory_iterator(folder, error)) {
+      std::string name = entry.path().filename().string();
+      bool ours = name.ends_with(suffix) && (name.starts_with("part-") || name.starts_with("validation-"));
+      if (ours && entry.is_regular_file() && !expected.contains(entry.path())) {
+        fs::remove(entry.path());
+        removed.push_back(entry.path());
+        log::info("{}: removed, its source part is gone", entry.path().string());
+      }
+    }
+  }
+  return removed;
 }
 
 ShardTokenizer::ShardTokenizer(const TokenizeOptions& options) : options_(options) {

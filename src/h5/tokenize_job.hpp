@@ -54,6 +54,11 @@ std::vector<PartJob> plan_parts(const TokenizeOptions& options, const std::strin
 // (deterministic, so every rank computes the same plan without communicating).
 std::vector<std::vector<std::size_t>> assign_parts(const std::vector<PartJob>& parts, int world_size);
 
+// With a folder as input: removes <output>/<lang>/*.<tokenizer_name>.h5 files whose source part is
+// gone (xmtf-shard rerun with fewer parts), for the languages in parts, so a training glob never
+// picks up stale data. Returns the removed paths.
+std::vector<std::filesystem::path> remove_stale_outputs(const std::vector<PartJob>& parts, const std::string& tokenizer_name);
+
 class ShardTokenizer {
  public:
   explicit ShardTokenizer(const TokenizeOptions& options);
