@@ -100,6 +100,7 @@ int main(int argc, char** argv) {
 
   return run_main(app, argc, argv, [&]() -> int {
     if (encode || decode) {
+      std::ios::sync_with_stdio(false);  // line-by-line stdin/stdout at full speed
       auto tokenizer = tok::load_tokenizer(options.tokenizer_path);
       encode ? h5::encode_lines(*tokenizer, std::cin, std::cout) : h5::decode_lines(*tokenizer, std::cin, std::cout);
       return 0;
