@@ -14,8 +14,9 @@ namespace {
 
 // Keys of a manifest stage that belong to the scheduler, not to the trainer.
 bool is_scheduler_key(const std::string& key) {
-  for (const char* k : {"after", "array", "nodes", "ntasks", "gpus_per_node", "tp", "pp", "dp", "time",
-                        "partition", "account", "cpus_per_task", "mem", "command", "executable", "env"}) {
+  for (const char* k : {"after", "array", "nodes", "ntasks", "ntasks_per_node", "gpus_per_node", "gpus_per_task",
+                        "time", "partition", "account", "cpus_per_task", "mem", "type", "run", "argv", "mpi",
+                        "outputs", "env", "options"}) {
     if (key == k) return true;
   }
   return false;
@@ -33,6 +34,8 @@ std::vector<std::string> manifest_arguments(const std::string& path, const std::
   }
   const toml::table* table = root["stages"][stage].as_table();
   if (table == nullptr) fail("{}: no [stages.{}] table", path, stage);
+  // The scheduler's layout: trainer settings under `options`; else the stage table itself.
+  if (const toml::table* options = (*table)["options"].as_table()) table = options;
   std::vector<std::string> args;
   for (const auto& [key_node, value] : *table) {
     const std::string key(key_node.str());
@@ -84,9 +87,10 @@ int main(int argc, char** argv) {
   app.add_option("--seq-len", s.seq_len, "tokens per packed row (rows hold seq_len + 1)");
   app.add_option("--micro-batch", s.micro_batch, "rows per forward/backward");
   app.add_option("--global-batch", s.global_batch, "rows per optimizer step (multiple of --micro-batch)");
-  app.add_option("--norm-target-loss", s.norm_target_loss, "true: weight each target 1/its length, mean over targets; false: token mean");
-  app.add_option("--prefix-lm", s.prefix_lm, "attend bidirectionally over each sample's input");
-  app.add_option("--append-eos", s.append_eos, "close targets with EOS unless they already end with it");
+  app.add_flag("--norm-target-loss,!--no-norm-target-loss", s.norm_target_loss,
+               "weight each target 1/its length, mean over targets (default); --no-...: token mean");
+  app.add_flag("--prefix-lm", s.prefix_lm, "attend bidirectionally over each sample's input");
+  app.add_flag("--append-eos,!--no-append-eos", s.append_eos, "close targets with EOS unless they already end with it (default)");
   app.add_option("--valid-fraction", s.valid_fraction, "share of each language held out for the validation loss (never trained on)");
   app.add_option("--steps", s.steps, "optimizer steps");
   app.add_option("--lr", s.lr, "peak learning rate");
@@ -106,7 +110,11 @@ int main(int argc, char** argv) {
   app.add_option("--export-dir", s.export_dir, "write an HF folder (model.safetensors + config.json) at the end");
   app.add_option("--export-dtype", export_dtype, "f32, bf16 or f16")->check(CLI::IsMember({"f32", "bf16", "f16"}));
   app.add_option("--kill-switch-path", s.kill_switch_path, "stop cleanly (checkpoint, exit 0) when this file appears");
-  app.add_option("--full-logits", s.full_logits, "compute the LM head on every position, not only where loss is taken (same result, slower; for benchmarks)");
+  app.add_flag("--full-logits", s.full_logits, "compute the LM head on every position, not only where loss is taken (same result, slower; for benchmarks)");
+  int tp = 1, pp = 1, dp = 1;
+  app.add_option("--tp", tp, "tensor-parallel ranks (only 1 in this version)");
+  app.add_option("--pp", pp, "pipeline-parallel ranks (only 1 in this version)");
+  app.add_option("--dp", dp, "data-parallel ranks (only 1 in this version)");
   app.add_option("--exit-duration-in-mins", s.exit_duration_minutes, "stop cleanly before this wall-time budget runs out");
 
   // A manifest's settings are parsed first, then the real command line over them.
@@ -132,6 +140,9 @@ int main(int argc, char** argv) {
   for (std::string& a : all) full_argv.push_back(a.data());
 
   return run_main(app, static_cast<int>(full_argv.size()), full_argv.data(), [&] {
+    if (tp != 1 || pp != 1 || dp != 1) {
+      fail("--tp {} --pp {} --dp {}: this version of xmtf-train runs on one process only (tp = pp = dp = 1)", tp, pp, dp);
+    }
     s.decay_style = decay_style;
     s.export_dtype = export_dtype == "bf16" ? ckpt::DType::bf16 : export_dtype == "f16" ? ckpt::DType::f16 : ckpt::DType::f32;
     for (const std::string& spec : data_specs) s.data.push_back(train::parse_data_spec(spec));

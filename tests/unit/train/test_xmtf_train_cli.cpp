@@ -48,8 +48,9 @@ TEST(XmtfTrainCli, HelpAndExitCodes) {
 
 TEST(XmtfTrainCli, ReadsTheManifestStageAndTheCommandLineWins) {
   const fs::path dir = fresh_dir("manifest");
-  std::ofstream(dir / "m.toml") << "[stages.train]\nafter = [\"tokenize\"]\nsteps = 50\nlr = 1e-3\n"
-                                << "global_batch = 2\nmicro_batch = 1\nnorm_target_loss = true\n"
+  std::ofstream(dir / "m.toml") << "[stages.train]\nafter = [\"tokenize\"]\nntasks = 1\n"
+                                << "[stages.train.options]\nsteps = 50\nlr = 1e-3\ntp = 1\n"
+                                << "global_batch = 2\nmicro_batch = 1\nnorm_target_loss = false\nprefix_lm = true\n"
                                 << "data = [\"sw:1:" << (kData / "mtf" / "sw.jsonl").string() << "\"]\n";
   const std::string args = " --manifest " + (dir / "m.toml").string() + " --model-config " +
                            (kData / "tiny-bloom.config.json").string() + " --seq-len 256 --checkpoint-dir " +
@@ -60,6 +61,9 @@ TEST(XmtfTrainCli, ReadsTheManifestStageAndTheCommandLineWins) {
   EXPECT_EQ(latest->filename(), "step-00000002");
   std::ofstream(dir / "bad.toml") << "[stages.train]\nlearning_rat = 1\n";
   EXPECT_EQ(run(kBin + " --manifest " + (dir / "bad.toml").string() + " --model-config x --checkpoint-dir y"), 2);
+  // The scheduler's flag style: a bare flag for true.
+  EXPECT_EQ(run(kBin + base_args(dir / "ckpt2") + " --steps 1 --prefix-lm --no-append-eos --tp 1"), 0);
+  EXPECT_EQ(run(kBin + base_args(dir / "ckpt3") + " --steps 1 --tp 2"), 1);
   fs::remove_all(dir);
 }
 
