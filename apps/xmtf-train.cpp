@@ -3,6 +3,8 @@
 // wins. See docs/engine.md.
 #include <toml++/toml.h>
 
+#include <cstdlib>
+
 #include "core/cli.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -72,7 +74,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Multitask finetuning of BLOOM on decoder-packed (inputs, targets) samples.\n"
                "Resumes from <checkpoint-dir>/latest when present; a finished run is a no-op.",
                "xmtf-train"};
-  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)->always_capture_default();
   add_logging_options(app);
   train::TrainSettings s;
   std::string manifest, stage = "train", decay_style = "constant", export_dtype = "f32";
@@ -140,6 +142,13 @@ int main(int argc, char** argv) {
   for (std::string& a : all) full_argv.push_back(a.data());
 
   return run_main(app, static_cast<int>(full_argv.size()), full_argv.data(), [&] {
+    for (const char* variable : {"PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"}) {
+      const char* value = std::getenv(variable);
+      if (value != nullptr && std::atoi(value) > 1) {
+        fail("started as one of {} MPI ranks ({}), but this version trains on one process: start it with 1 rank",
+             value, variable);
+      }
+    }
     if (tp != 1 || pp != 1 || dp != 1) {
       fail("--tp {} --pp {} --dp {}: this version of xmtf-train runs on one process only (tp = pp = dp = 1)", tp, pp, dp);
     }
