@@ -346,6 +346,20 @@ TEST(Trainer, KillSwitchSavesAndStopsCleanly) {
   fs::remove_all(dir);
 }
 
+TEST(Trainer, WallTimeBudgetStopsWithACheckpointAndARerunResumes) {
+  const fs::path dir = fresh_dir("walltime");
+  TrainSettings s = tiny_settings(dir, 4);
+  s.exit_duration_minutes = 1e-9;  // spent before the first step
+  const TrainResult stopped = run_training(s);
+  EXPECT_TRUE(stopped.stopped_early);
+  EXPECT_EQ(stopped.steps_done, 0);
+  s.exit_duration_minutes = 0;
+  const TrainResult resumed = run_training(s);
+  EXPECT_TRUE(resumed.finished);
+  EXPECT_EQ(resumed.losses.size(), 4u);
+  fs::remove_all(dir);
+}
+
 TEST(Checkpoint, CorruptOrMismatchedCheckpointsAreRejectedClearly) {
   const fs::path dir = fresh_dir("corrupt");
   run_training(tiny_settings(dir, 2));
