@@ -3,12 +3,12 @@
 # (until a flag file exists). `xmtf status` must show it; a second `xmtf run` must finish it and
 # rerun nothing else; a third must do nothing.
 set -uo pipefail
-XMTF=$1
+XMTF=$1 MPI_HELLO=$2
 . "$(dirname "$0")/lib.sh"
 W=$(mktemp -d /tmp/xmtf-local-e2e.XXXXXX)
 trap 'rm -rf "$W"' EXIT
 cd "$W"
-cat > demo.toml <<'TOML'
+cat > demo.toml <<TOML
 [run]
 name = "e2e"
 [languages]
@@ -21,6 +21,11 @@ outputs = ["out/first_{lang}.txt"]
 array = "languages"
 after = ["first"]
 run = "echo {lang} >> out/second_{lang}.txt"
+[stages.ranks]
+type = "command"
+argv = ["$MPI_HELLO", "ranks.txt"]
+mpi = true
+ntasks = 2
 TOML
 "$XMTF" run demo.toml > run1.log 2>&1
 check "first run fails (exit 1)" test $? = 1
@@ -34,10 +39,11 @@ check "status --check exits 3 while not done" bash -c "'$XMTF' status e2e --chec
 touch fixed
 "$XMTF" run demo.toml > run2.log 2>&1
 check "second run succeeds" test $? = 0
+check "the MPI stage ran one program of 2 ranks (mpiexec -n 2)" test "$(cat ranks.txt)" = "ranks=2 sum=3"
 check "every output written exactly once" bash -c 'for f in out/*.txt; do [ "$(wc -l < "$f")" = 1 ] || exit 1; done; [ "$(ls out | wc -l)" = 8 ]'
 check "the fixed task is attempt 2" grep -q '"attempt": 2' jobs/e2e/first/markers/2.done
 check "no other task reran" bash -c 'grep -c "attempt" jobs/e2e/*/logs/local_*.out | grep -v ":1$" | grep -qv "first/logs/local_2.out" && exit 1 || exit 0'
 "$XMTF" run demo.toml > run3.log 2>&1
-check "third run does nothing" bash -c "grep -q 'all 8 tasks done' run3.log && ! grep -q 'attempt' run3.log && [ \$(grep -c attempt jobs/e2e/second/logs/local_0.out) = 1 ]"
+check "third run does nothing" bash -c "grep -q 'all 9 tasks done' run3.log && ! grep -q 'attempt' run3.log && [ \$(grep -c attempt jobs/e2e/second/logs/local_0.out) = 1 ]"
 check "status --check is 0" "$XMTF" status e2e --check
 finish

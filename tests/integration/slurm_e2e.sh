@@ -4,7 +4,7 @@
 # on its first attempt, checks `xmtf status`, runs `xmtf resubmit`, checks that every task of
 # every stage completed exactly once (markers and outputs), and stops the daemons it started.
 set -uo pipefail
-XMTF=$1 SLURM_SCRIPT=$2
+XMTF=$1 SLURM_SCRIPT=$2 MPI_HELLO=$3
 . "$(dirname "$0")/lib.sh"
 export XMTF_SLURM_DIR=/tmp/xmtf-slurm-ctest XMTF_SLURM_PORT=6917 XMTF_SLURM_CPUS=4
 "$SLURM_SCRIPT" stop >/dev/null 2>&1   # leftovers of an interrupted earlier run
@@ -19,7 +19,7 @@ W=$(mktemp -d /tmp/xmtf-slurm-e2e.XXXXXX)
 cleanup() { "$SLURM_SCRIPT" stop >/dev/null 2>&1; rm -rf "$W"; }
 trap cleanup EXIT
 cd "$W"
-cat > pipeline.toml <<'TOML'
+cat > pipeline.toml <<TOML
 [run]
 name = "slurm-e2e"
 executor = "slurm"
@@ -33,7 +33,7 @@ lost_after_seconds = 60
 use = ["en", "fr", "sw"]
 [stages.prep]
 array = "languages"
-run = "mkdir -p out; if [ {lang} = fr ] && [ ! -e fixed ]; then echo 'fr fails' >&2; exit 3; fi; echo \"$XMTF_E2E_SETUP {lang}\" >> out/prep_{lang}.txt"
+run = "mkdir -p out; if [ {lang} = fr ] && [ ! -e fixed ]; then echo 'fr fails' >&2; exit 3; fi; echo \"\$XMTF_E2E_SETUP {lang}\" >> out/prep_{lang}.txt"
 outputs = ["out/prep_{lang}.txt"]
 [stages.encode]
 array = "languages"
@@ -43,6 +43,10 @@ run = "cat out/prep_{lang}.txt >> out/encode_{lang}.txt"
 array = "languages"
 after = ["encode"]
 run = "cat out/encode_{lang}.txt >> out/fit_{lang}.txt"
+[stages.ranks]
+argv = ["$MPI_HELLO", "ranks.txt"]
+mpi = true
+ntasks = 2
 TOML
 "$XMTF" submit pipeline.toml > submit.log 2>&1
 check "submit succeeds" test $? = 0
@@ -70,7 +74,8 @@ for _ in $(seq 90); do "$XMTF" status slurm-e2e --check >/dev/null 2>&1 && break
 st=$("$XMTF" status slurm-e2e)
 echo "$st"
 check "status --check: every task done" "$XMTF" status slurm-e2e --check
-check "9 done markers" test "$(ls jobs/slurm-e2e/*/markers/*.done | wc -l)" = 9
+check "10 done markers" test "$(ls jobs/slurm-e2e/*/markers/*.done | wc -l)" = 10
+check "the MPI stage ran one program of 2 ranks (srun --mpi=pmi2 -n 2)" test "$(cat ranks.txt)" = "ranks=2 sum=3"
 check "every output written exactly once" bash -c 'for f in out/*.txt; do [ "$(wc -l < "$f")" = 1 ] || exit 1; done; [ "$(ls out | wc -l)" = 9 ]'
 check "setup lines ran inside the job" grep -q "^yes fr$" out/fit_fr.txt
 check "the resubmitted task is attempt 2" grep -q '"attempt": 2' jobs/slurm-e2e/prep/markers/1.done
