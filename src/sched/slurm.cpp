@@ -1,6 +1,7 @@
 #include "sched/slurm.hpp"
 
 #include <cstdlib>
+#include <ctime>
 
 #include "core/error.hpp"
 #include "core/log.hpp"
@@ -62,6 +63,25 @@ QueueSnapshot squeue(const std::vector<std::string>& job_ids) {
     std::size_t task = 0;
     if (fields[1] != "N/A") task = std::strtoul(fields[1].c_str(), nullptr, 10);
     snapshot[fields[0]][task] = {fields[2], fields[3]};
+  }
+  return snapshot;
+}
+
+QueueSnapshot sacct(const std::vector<std::string>& job_ids, double since) {
+  QueueSnapshot snapshot;
+  if (job_ids.empty() || find_executable("sacct", {}, {}).empty()) return snapshot;
+  std::time_t start = static_cast<std::time_t>(since) - 60;
+  char start_text[32];
+  std::strftime(start_text, sizeof start_text, "%Y-%m-%dT%H:%M:%S", std::localtime(&start));
+  ProcessResult r = slurm_command({"sacct", "-X", "-P", "-n", "-S", start_text, "-j", join(job_ids, ","), "-o", "JobID,State"});
+  if (r.exit_code != 0) return snapshot;  // no accounting storage: markers and squeue must do
+  for (const auto& line : split(r.out, '\n')) {
+    auto fields = split(std::string(trim(line)), '|');
+    if (fields.size() < 2) continue;
+    auto underscore = fields[0].find('_');
+    if (underscore == std::string::npos || fields[0].find('[') != std::string::npos) continue;
+    std::string state = split(fields[1], ' ')[0];  // "CANCELLED by 0"
+    snapshot[fields[0].substr(0, underscore)][std::strtoul(fields[0].c_str() + underscore + 1, nullptr, 10)] = {state, "None"};
   }
   return snapshot;
 }

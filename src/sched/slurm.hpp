@@ -21,6 +21,9 @@ bool slurm_available();
 std::string sbatch(const std::vector<std::string>& options, const std::string& script_path);
 int max_array_size();  // MaxArraySize from scontrol show config (SLURM's default 1001)
 QueueSnapshot squeue(const std::vector<std::string>& job_ids);
+// Final states of jobs slurmctld has forgotten (after MinJobAge), from accounting when the
+// cluster has it; an empty snapshot where sacct answers "accounting storage is disabled".
+QueueSnapshot sacct(const std::vector<std::string>& job_ids, double since_unix_time);
 // Sets Dependency= on a pending job; finished tasks answer "already finished", which is fine.
 void update_dependency(const std::string& job_id, const std::string& dependency);
 void scancel(const std::vector<std::string>& job_ids);

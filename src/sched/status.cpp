@@ -191,6 +191,15 @@ RunStatus query_status(const RunInfo& run, int lost_after_seconds) {
     for (const auto& s : in.submissions)
       if (std::find(ids.begin(), ids.end(), s.job_id) == ids.end()) ids.push_back(s.job_id);
     in.queue = squeue(ids);
+    // Jobs squeue no longer knows (past MinJobAge): ask accounting, where the cluster has it.
+    std::vector<std::string> forgotten;
+    double earliest = in.now;
+    for (const auto& s : in.submissions)
+      if (!in.queue.count(s.job_id) && std::find(forgotten.begin(), forgotten.end(), s.job_id) == forgotten.end()) {
+        forgotten.push_back(s.job_id);
+        earliest = std::min(earliest, s.submitted_at);
+      }
+    for (auto& [job, tasks] : sacct(forgotten, earliest)) in.queue[job] = std::move(tasks);
   }
   return compute_status(run, in);
 }
