@@ -110,25 +110,41 @@ std::vector<fs::path> remove_stale_outputs(const std::vector<PartJob>& parts, co
   return removed;
 }
 
-ShardTokenizer::ShardTokenizer(const TokenizeOptions& options) : options_(options) {
-  tokenizer_ = tok::load_tokenizer(options.tokenizer_path);
-  tokenizer_sha256_ = sha256_file(options.tokenizer_path);
-  name_ = options.name.empty() ? default_tokenizer_name(options.tokenizer_path) : options.name;
-  bool sentencepiece = tokenizer_->kind() == tok::TokenizerKind::sentencepiece;
+SampleEncoder::SampleEncoder(const tok::Tokenizer& tokenizer, const TokenizeOptions& options, const std::string& origin) {
+  bool sentencepiece = tokenizer.kind() == tok::TokenizerKind::sentencepiece;
   target_prefix_ = options.target_prefix.value_or(sentencepiece ? "" : " ");
   input_eos_ = options.input_eos.value_or(sentencepiece);
   target_eos_ = options.target_eos.value_or(true);
   if (input_eos_ || target_eos_) {
-    auto eos = tokenizer_->eos_id();
+    auto eos = tokenizer.eos_id();
     if (!eos) fail("{}: the tokenizer has no end-of-document token (</s> or <|endoftext|>); pass --target-eos=false",
-                   options.tokenizer_path.string());
+                   origin);
     eos_id_ = *eos;
   }
 }
 
-std::string ShardTokenizer::options_text() const {
+void SampleEncoder::encode(tok::Tokenizer& tokenizer, std::string_view inputs, std::string_view targets,
+                           std::vector<std::int32_t>& input_ids, std::vector<std::int32_t>& target_ids) {
+  input_ids.clear();
+  target_ids.clear();
+  tokenizer.encode(inputs, input_ids);
+  if (input_eos_) input_ids.push_back(eos_id_);
+  scratch_.assign(target_prefix_);
+  scratch_.append(targets);
+  tokenizer.encode(scratch_, target_ids);
+  if (target_eos_) target_ids.push_back(eos_id_);
+}
+
+std::string SampleEncoder::options_text() const {
   return fmt::format("target_prefix={} input_eos={} target_eos={} eos_id={}", shell_quote(target_prefix_),
                      input_eos_ ? 1 : 0, target_eos_ ? 1 : 0, eos_id_);
+}
+
+ShardTokenizer::ShardTokenizer(const TokenizeOptions& options) : options_(options) {
+  tokenizer_ = tok::load_tokenizer(options.tokenizer_path);
+  tokenizer_sha256_ = sha256_file(options.tokenizer_path);
+  name_ = options.name.empty() ? default_tokenizer_name(options.tokenizer_path) : options.name;
+  encoder_ = SampleEncoder(*tokenizer_, options, options.tokenizer_path.string());
 }
 
 bool ShardTokenizer::up_to_date(const PartJob& part, const std::string& source_sha256) const {
@@ -173,7 +189,6 @@ PartStats ShardTokenizer::run(const PartJob& part, Progress* progress) {
   if (!in) fail("{}: cannot open: {}", part.source.string(), errno_text(errno));
   simdjson::dom::parser parser;
   std::vector<std::int32_t> input_ids, target_ids;
-  std::string target_text;
   std::string block, carry;
   block.resize(8 << 20);
   std::int64_t line_number = 0;
@@ -186,14 +201,7 @@ PartStats ShardTokenizer::run(const PartJob& part, Progress* progress) {
     std::string_view inputs, targets;
     if (row["inputs"].get(inputs)) fail("{}:{}: missing string field \"inputs\"", part.source.string(), line_number);
     if (row["targets"].get(targets)) fail("{}:{}: missing string field \"targets\"", part.source.string(), line_number);
-    input_ids.clear();
-    target_ids.clear();
-    tokenizer_->encode(inputs, input_ids);
-    if (input_eos_) input_ids.push_back(eos_id_);
-    target_text.assign(target_prefix_);
-    target_text.append(targets);
-    tokenizer_->encode(target_text, target_ids);
-    if (target_eos_) target_ids.push_back(eos_id_);
+    encoder_.encode(*tokenizer_, inputs, targets, input_ids, target_ids);
     writer.append(input_ids, target_ids);
   };
   while (in) {

@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/progress.hpp"
@@ -59,6 +60,28 @@ std::vector<std::vector<std::size_t>> assign_parts(const std::vector<PartJob>& p
 // picks up stale data. Returns the removed paths.
 std::vector<std::filesystem::path> remove_stale_outputs(const std::vector<PartJob>& parts, const std::string& tokenizer_name);
 
+// How one {"inputs", "targets"} sample becomes (input_ids, target_ids): the model family's
+// defaults above resolved against a tokenizer. Shared by xmtf-tokenize and xmtf-score so that
+// scores are computed on exactly the tokens training saw.
+class SampleEncoder {
+ public:
+  SampleEncoder() = default;
+  // `origin` (the tokenizer path) is named in errors (no EOS token when one is needed).
+  SampleEncoder(const tok::Tokenizer& tokenizer, const TokenizeOptions& options, const std::string& origin);
+  // Clears and fills input_ids / target_ids.
+  void encode(tok::Tokenizer& tokenizer, std::string_view inputs, std::string_view targets,
+              std::vector<std::int32_t>& input_ids, std::vector<std::int32_t>& target_ids);
+  std::string options_text() const;  // recorded in shard files
+  const std::string& target_prefix() const { return target_prefix_; }
+  bool target_eos() const { return target_eos_; }
+
+ private:
+  std::string target_prefix_;
+  bool input_eos_ = false, target_eos_ = true;
+  std::int32_t eos_id_ = -1;
+  std::string scratch_;
+};
+
 class ShardTokenizer {
  public:
   explicit ShardTokenizer(const TokenizeOptions& options);
@@ -67,7 +90,7 @@ class ShardTokenizer {
   PartStats run(const PartJob& part, Progress* progress);
   tok::Tokenizer& tokenizer() { return *tokenizer_; }
   const std::string& name() const { return name_; }
-  std::string options_text() const;
+  std::string options_text() const { return encoder_.options_text(); }
 
  private:
   bool up_to_date(const PartJob& part, const std::string& source_sha256) const;
@@ -76,9 +99,7 @@ class ShardTokenizer {
   std::unique_ptr<tok::Tokenizer> tokenizer_;
   std::string name_;
   std::string tokenizer_sha256_;
-  std::string target_prefix_;
-  bool input_eos_ = false, target_eos_ = true;
-  std::int32_t eos_id_ = -1;
+  SampleEncoder encoder_;
 };
 
 // --encode: each input line is a JSON string; writes a JSON array of ids per line (no special

@@ -1,0 +1,165 @@
+#include "eval/score.hpp"
+
+#include <simdjson.h>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <fstream>
+
+#include "ckpt/hf_bloom.hpp"
+#include "ckpt/training_checkpoint.hpp"
+#include "core/error.hpp"
+#include "core/fs.hpp"
+#include "core/text.hpp"
+#include "models/bloom_config.hpp"
+#include "nn/kernels.hpp"
+
+namespace xmtf::eval {
+namespace {
+
+// Reads a JSON array of integer ids, checking each against the vocabulary.
+std::vector<std::int32_t> read_ids(simdjson::dom::element row, const char* field, const std::string& where,
+                                   std::int64_t vocab_size) {
+  simdjson::dom::array array;
+  if (row[field].get(array)) fail("{}: \"{}\" must be an array of token ids", where, field);
+  std::vector<std::int32_t> ids;
+  ids.reserve(array.size());
+  for (simdjson::dom::element value : array) {
+    std::int64_t id = 0;
+    if (value.get(id)) fail("{}: \"{}\" holds a non-integer: {}", where, field, simdjson::minify(value));
+    if (id < 0 || id >= vocab_size)
+      fail("{}: \"{}\" holds id {}, outside the model's vocabulary [0, {})", where, field, id, vocab_size);
+    ids.push_back(static_cast<std::int32_t>(id));
+  }
+  return ids;
+}
+
+}  // namespace
+
+std::vector<ScoreSample> read_score_input(const fs::path& path, tok::Tokenizer* tokenizer, h5::SampleEncoder* encoder,
+                                          std::int64_t vocab_size) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail("{}: cannot open: {}", path.string(), errno_text(errno));
+  simdjson::dom::parser parser;
+  std::vector<ScoreSample> samples;
+  std::string line;
+  std::int64_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (trim(line).empty()) continue;
+    std::string where = fmt::format("{}:{}", path.string(), line_number);
+    simdjson::dom::element row;
+    if (auto error = parser.parse(line).get(row)) fail("{}: invalid JSON: {}", where, simdjson::error_message(error));
+    if (!row.is_object()) fail("{}: expected a JSON object", where);
+    ScoreSample sample;
+    sample.line = line_number;
+    simdjson::dom::element id;
+    if (!row["id"].get(id)) sample.id_json = simdjson::minify(id);
+    simdjson::dom::element unused;
+    if (!row["input_ids"].get(unused) || !row["target_ids"].get(unused)) {
+      sample.input_ids = read_ids(row, "input_ids", where, vocab_size);
+      sample.target_ids = read_ids(row, "target_ids", where, vocab_size);
+    } else {
+      std::string_view inputs, targets;
+      if (row["inputs"].get(inputs) || row["targets"].get(targets))
+        fail("{}: expected string fields \"inputs\" and \"targets\" (or arrays \"input_ids\" and \"target_ids\")", where);
+      if (!tokenizer || !encoder)
+        fail("{}: a text line needs a tokenizer: pass --tokenizer or put tokenizer.json in the model folder", where);
+      encoder->encode(*tokenizer, inputs, targets, sample.input_ids, sample.target_ids);
+      // An empty target scores nothing (not the lone prefix " ").
+      if (targets.empty()) {
+        bool eos = encoder->target_eos() && !sample.target_ids.empty();
+        std::int32_t eos_id = eos ? sample.target_ids.back() : 0;
+        sample.target_ids.clear();
+        if (eos) sample.target_ids.push_back(eos_id);
+      }
+      for (auto ids : {&sample.input_ids, &sample.target_ids})
+        for (std::int32_t token : *ids)
+          if (token < 0 || token >= vocab_size)
+            fail("{}: the tokenizer gave id {}, outside the model's vocabulary [0, {}): wrong tokenizer for this model?",
+                 where, token, vocab_size);
+    }
+    if (sample.input_ids.empty()) fail("{}: empty inputs: the first target token would have no context", where);
+    samples.push_back(std::move(sample));
+  }
+  if (in.bad()) fail("{}: read error: {}", path.string(), errno_text(errno));
+  return samples;
+}
+
+fs::path resolve_model_folder(const fs::path& dir) {
+  if (!fs::is_directory(dir)) fail("{}: not a folder (expected a HuggingFace model folder or a checkpoint folder)", dir.string());
+  if (fs::exists(dir / "config.json")) return dir;
+  if (fs::exists(dir / "latest")) {
+    auto latest = ckpt::latest_checkpoint(dir);
+    if (!latest) fail("{}: the checkpoint root holds no checkpoint", dir.string());
+    return *latest;
+  }
+  fail("{}: no config.json (HuggingFace folder or step-N checkpoint) and no `latest` (checkpoint root)", dir.string());
+}
+
+std::unique_ptr<models::BloomModel> load_model(const fs::path& folder) {
+  auto model = std::make_unique<models::BloomModel>(models::load_bloom_config(folder / "config.json"));
+  ckpt::load_bloom_weights(folder, *model);
+  return model;
+}
+
+std::int64_t batch_count(std::size_t n_samples, std::int64_t batch_size) {
+  if (batch_size < 1) fail("batch size must be at least 1, not {}", batch_size);
+  return (static_cast<std::int64_t>(n_samples) + batch_size - 1) / batch_size;
+}
+
+std::vector<std::int64_t> batches_of_rank(std::int64_t n_batches, int rank, int world_size) {
+  std::vector<std::int64_t> mine;
+  for (std::int64_t b = rank; b < n_batches; b += world_size) mine.push_back(b);
+  return mine;
+}
+
+std::vector<ScoreResult> score_batch(const models::BloomModel& model, std::span<const ScoreSample> batch,
+                                     models::BloomActivations& activations) {
+  // Row i holds inputs + targets; the model reads row[0:seq] and predicts row[1:seq+1], so the
+  // target token k (at row position n_in + k) is predicted at position n_in + k - 1.
+  std::int64_t longest = 1;
+  for (const auto& s : batch)
+    longest = std::max<std::int64_t>(longest, static_cast<std::int64_t>(s.input_ids.size() + s.target_ids.size()) - 1);
+  models::Batch b;
+  b.batch_size = static_cast<std::int64_t>(batch.size());
+  b.seq_len = longest;
+  const std::size_t n = static_cast<std::size_t>(b.batch_size * b.seq_len);
+  b.input_ids.assign(n, model.config().pad_token_id);
+  b.target_ids.assign(n, model.config().pad_token_id);
+  b.loss_weights.assign(n, 0.0f);
+  std::vector<ScoreResult> results(batch.size());
+  std::int64_t n_targets = 0;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    std::vector<std::int32_t> row = batch[i].input_ids;
+    row.insert(row.end(), batch[i].target_ids.begin(), batch[i].target_ids.end());
+    const std::size_t base = i * static_cast<std::size_t>(b.seq_len);
+    for (std::size_t t = 0; t + 1 < row.size(); ++t) {
+      b.input_ids[base + t] = row[t];
+      b.target_ids[base + t] = row[t + 1];
+      if (t + 1 >= batch[i].input_ids.size()) b.loss_weights[base + t] = 1.0f;
+    }
+    results[i].tokens = static_cast<std::int64_t>(batch[i].target_ids.size());
+    n_targets += results[i].tokens;
+  }
+  if (n_targets == 0) return results;
+
+  model.forward(b, activations, /*loss_rows_only=*/true);
+  const auto& rows = activations.logit_rows;  // flat positions, in order
+  std::vector<std::int32_t> targets(rows.size());
+  for (std::size_t r = 0; r < rows.size(); ++r) targets[r] = b.target_ids[static_cast<std::size_t>(rows[r])];
+  std::vector<double> log_probs(rows.size());
+  nn::token_log_probs(log_probs.data(), activations.logits.data(), targets.data(),
+                      static_cast<std::int64_t>(rows.size()), model.config().vocab_size);
+  for (std::size_t r = 0; r < rows.size(); ++r) results[static_cast<std::size_t>(rows[r] / b.seq_len)].logprob_sum += log_probs[r];
+  return results;
+}
+
+std::string format_result(const ScoreSample& sample, const ScoreResult& result) {
+  std::string id = sample.id_json.empty() ? "" : fmt::format(",\"id\":{}", sample.id_json);
+  // {} prints the shortest text that reads back to the same double.
+  return fmt::format("{{\"line\":{}{},\"logprob_sum\":{},\"tokens\":{}}}", sample.line, id, result.logprob_sum,
+                     result.tokens);
+}
+
+}  // namespace xmtf::eval

@@ -1,0 +1,58 @@
+#pragma once
+// Scoring: for each sample, the sum and the count of log p(target token | inputs, previous
+// target tokens) under a BLOOM model. The core of rank evaluation.
+//
+// Input: JSON lines, either {"inputs": str, "targets": str} (tokenized with the sample encoder of
+// xmtf-tokenize: targets get BLOOMZ's " " prefix) or pre-tokenized {"input_ids": [..],
+// "target_ids": [..]}; an optional "id" (any JSON value) is copied to the output. Blank lines are
+// skipped (line numbers still count them).
+// Output: one JSON line per sample, in input order:
+//   {"line": N, "id": <copied when present>, "logprob_sum": x, "tokens": k}
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "h5/tokenize_job.hpp"
+#include "models/bloom.hpp"
+#include "tok/tokenizer.hpp"
+
+namespace xmtf::eval {
+
+struct ScoreSample {
+  std::int64_t line = 0;  // 1-based line number in the input file
+  std::string id_json;    // the "id" value as compact JSON, "" when absent
+  std::vector<std::int32_t> input_ids, target_ids;
+};
+
+struct ScoreResult {
+  double logprob_sum = 0;  // accumulated in double
+  std::int64_t tokens = 0;
+};
+
+// Text lines need `tokenizer` and `encoder` (null: such a line is an error). Every id must be in
+// [0, vocab_size). Throws xmtf::Error "FILE:LINE: what" on the first bad line.
+std::vector<ScoreSample> read_score_input(const std::filesystem::path& path, tok::Tokenizer* tokenizer,
+                                          h5::SampleEncoder* encoder, std::int64_t vocab_size);
+
+// The folder holding config.json + model.safetensors: `dir` itself (a HuggingFace folder or one
+// step-N checkpoint folder), or for a training checkpoint root the step `latest` names.
+std::filesystem::path resolve_model_folder(const std::filesystem::path& dir);
+std::unique_ptr<models::BloomModel> load_model(const std::filesystem::path& folder);
+
+// Batches are consecutive runs of batch_size samples, independent of the number of ranks, so a
+// sample's score is bit-identical whichever rank computes it. Batch b goes to rank b % world.
+std::int64_t batch_count(std::size_t n_samples, std::int64_t batch_size);
+std::vector<std::int64_t> batches_of_rank(std::int64_t n_batches, int rank, int world_size);
+
+// Scores one batch in one forward (rows right-padded to the longest; a sample's tokens never
+// see the padding, which comes after them under the causal mask).
+std::vector<ScoreResult> score_batch(const models::BloomModel& model, std::span<const ScoreSample> batch,
+                                     models::BloomActivations& activations);
+
+std::string format_result(const ScoreSample& sample, const ScoreResult& result);  // no newline
+
+}  // namespace xmtf::eval

@@ -1,0 +1,137 @@
+// xmtf-score end to end: 1 vs 2 MPI ranks give identical output, --output atomic and idempotent,
+// the model folder's tokenizer.json used by default, --help and exit codes.
+#include <gtest/gtest.h>
+
+#include <fmt/format.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "core/fs.hpp"
+
+namespace xmtf::eval {
+namespace {
+
+const fs::path kData = fs::path(XMTF_TEST_DATA_DIR) / "eval";
+const fs::path kModel = kData / "tiny-bloom-50261";
+const fs::path kTokenizer = fs::path(XMTF_TEST_DATA_DIR) / "tokenizers" / "bloomstyle_gpt2vocab.tokenizer.json";
+const fs::path kTool = fs::path(XMTF_BIN_DIR) / "xmtf-score";
+
+struct Result {
+  int exit_code;
+  std::string output;
+};
+
+// stdout only (logs go to stderr) unless with_stderr.
+Result run(const std::string& command, bool with_stderr = false) {
+  std::string full = command + (with_stderr ? " 2>&1" : " 2>/dev/null");
+  FILE* pipe = ::popen(full.c_str(), "r");
+  std::string output;
+  char buffer[4096];
+  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
+  int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
+}
+
+std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+
+class XmtfScoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() / fmt::format("xmtf_score_cli_{}_{}", ::getpid(),
+                                                   ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    // Both inputs in one file: text and pre-tokenized lines may be mixed.
+    write_file_atomic(dir_ / "mixed.jsonl", read_file(kData / "ids.jsonl") + "\n" + read_file(kData / "text.jsonl"));
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+  fs::path dir_;
+};
+
+TEST_F(XmtfScoreTest, OneAndTwoRanksGiveIdenticalOutputInInputOrder) {
+  std::string args = fmt::format("--model {} --input {} --tokenizer {} --batch-size 2", q(kModel), q(dir_ / "mixed.jsonl"),
+                                 q(kTokenizer));
+  auto one = run(fmt::format("{} {}", q(kTool), args));
+  ASSERT_EQ(one.exit_code, 0);
+  auto two = run(fmt::format("mpiexec -n 2 {} {}", q(kTool), args));
+  ASSERT_EQ(two.exit_code, 0);
+  EXPECT_EQ(one.output, two.output);
+  auto plain = run(fmt::format("{} --model {} --input {} --tokenizer {}", q(kTool), q(kModel), q(dir_ / "mixed.jsonl"),
+                               q(kTokenizer)));
+  // 9 id lines, a blank line, 7 text lines: outputs keep the input line numbers.
+  std::vector<std::int64_t> lines;
+  std::string rest = two.output;
+  for (std::size_t end; (end = rest.find('\n')) != std::string::npos; rest.erase(0, end + 1))
+    lines.push_back(nlohmann::json::parse(rest.substr(0, end))["line"].get<std::int64_t>());
+  std::vector<std::int64_t> expected{1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17};
+  EXPECT_EQ(lines, expected);
+  // Another batch size pads differently: the same scores up to float rounding.
+  auto parse = [](const std::string& text) {
+    std::vector<nlohmann::json> rows;
+    std::size_t begin = 0;
+    for (std::size_t end; (end = text.find('\n', begin)) != std::string::npos; begin = end + 1)
+      rows.push_back(nlohmann::json::parse(text.substr(begin, end - begin)));
+    return rows;
+  };
+  auto a = parse(plain.output), b = parse(one.output);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    EXPECT_EQ(a[i]["tokens"], b[i]["tokens"]);
+    EXPECT_NEAR(a[i]["logprob_sum"].get<double>(), b[i]["logprob_sum"].get<double>(), 1e-4);
+  }
+}
+
+TEST_F(XmtfScoreTest, OutputFileIsAtomicAndRerunIsSkipped) {
+  fs::path out = dir_ / "results" / "scores.jsonl";
+  std::string command = fmt::format("{} --model {} --input {} --output {}", q(kTool), q(kModel), q(kData / "ids.jsonl"), q(out));
+  auto first = run(command, true);
+  ASSERT_EQ(first.exit_code, 0) << first.output;
+  std::string written = read_file(out);
+  EXPECT_EQ(std::count(written.begin(), written.end(), '\n'), 9);
+  EXPECT_FALSE(fs::exists(fs::path(out.string() + ".tmp")));
+  auto second = run(command, true);
+  EXPECT_EQ(second.exit_code, 0);
+  EXPECT_NE(second.output.find("up to date"), std::string::npos) << second.output;
+  auto forced = run(command + " --force", true);
+  EXPECT_EQ(forced.exit_code, 0);
+  EXPECT_EQ(read_file(out), written);
+}
+
+TEST_F(XmtfScoreTest, UsesTheModelFoldersTokenizerByDefault) {
+  fs::path model = dir_ / "hf";
+  fs::create_directories(model);
+  fs::copy(kModel / "config.json", model / "config.json");
+  fs::copy(kModel / "model.safetensors", model / "model.safetensors");
+  auto without = run(fmt::format("{} --model {} --input {}", q(kTool), q(model), q(kData / "text.jsonl")), true);
+  EXPECT_EQ(without.exit_code, 1);
+  EXPECT_NE(without.output.find("text.jsonl:1: a text line needs a tokenizer"), std::string::npos) << without.output;
+  fs::copy(kTokenizer, model / "tokenizer.json");
+  auto with = run(fmt::format("{} --model {} --input {}", q(kTool), q(model), q(kData / "text.jsonl")));
+  auto explicit_tokenizer =
+      run(fmt::format("{} --model {} --input {} --tokenizer {}", q(kTool), q(kModel), q(kData / "text.jsonl"), q(kTokenizer)));
+  EXPECT_EQ(with.exit_code, 0);
+  EXPECT_EQ(with.output, explicit_tokenizer.output);
+}
+
+TEST_F(XmtfScoreTest, HelpAndExitCodes) {
+  auto help = run(fmt::format("{} --help", q(kTool)), true);
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("--model"), std::string::npos);
+  EXPECT_NE(help.output.find("--batch-size"), std::string::npos);
+  EXPECT_EQ(run(fmt::format("{} --input {}", q(kTool), q(kData / "ids.jsonl"))).exit_code, 2);
+  EXPECT_EQ(run(fmt::format("{} --model {} --input {} --batch-size 0", q(kTool), q(kModel), q(kData / "ids.jsonl"))).exit_code, 2);
+  EXPECT_EQ(run(fmt::format("{} --model {} --input {}", q(kTool), q(dir_), q(kData / "ids.jsonl"))).exit_code, 1);
+  write_file_atomic(dir_ / "bad.jsonl", "{\"input_ids\": [1], \"target_ids\": [2]}\n{\"input_ids\": [1]}\n");
+  const std::string message = "bad.jsonl:2: \"target_ids\" must be an array of token ids";
+  for (const char* launcher : {"", "mpiexec -n 2 "}) {
+    auto bad = run(fmt::format("{}{} --model {} --input {}", launcher, q(kTool), q(kModel), q(dir_ / "bad.jsonl")), true);
+    EXPECT_EQ(bad.exit_code, 1) << launcher;
+    EXPECT_NE(bad.output.find(message), std::string::npos) << bad.output;
+  }
+}
+
+}  // namespace
+}  // namespace xmtf::eval
