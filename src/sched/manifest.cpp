@@ -407,6 +407,34 @@ class ManifestReader {
     }
   }
 
+  static std::vector<std::string> with_asset_key(std::vector<std::string> keys) {
+    keys.push_back("asset");
+    return keys;
+  }
+
+  // fetch stages name an [assets.NAME] table: its repo, kind, revision and globs become
+  // xmtf-fetch's options.
+  void add_asset_options(const Manifest& m, const toml::table& t, Stage& stage) {
+    const toml::node* node = t.get("asset");
+    if (!node) return;
+    std::string name = node->value<std::string>().value_or("");
+    auto asset = std::find_if(m.assets.begin(), m.assets.end(), [&](const Asset& a) { return a.name == name; });
+    if (asset == m.assets.end()) {
+      std::vector<std::string> names;
+      for (const auto& a : m.assets) names.push_back(a.name);
+      auto suggestion = closest_match(name, names);
+      error_at(node->source(), "stage '{}' fetches unknown asset '{}'{}", stage.name, name,
+               suggestion ? fmt::format("; did you mean '{}'?", *suggestion) : "");
+      return;
+    }
+    SourceLocation at = where(node->source());
+    stage.options.push_back({"repo", {asset->repo}, false, at});
+    stage.options.push_back({"kind", {asset->kind}, false, at});
+    stage.options.push_back({"revision", {asset->revision}, false, at});
+    if (!asset->include.empty()) stage.options.push_back({"include", asset->include, false, at});
+    if (!asset->exclude.empty()) stage.options.push_back({"exclude", asset->exclude, false, at});
+  }
+
   Stage read_stage(const Manifest& m, const std::string& name, const toml::table& t) {
     Stage stage;
     stage.name = name;
@@ -442,7 +470,8 @@ class ManifestReader {
                stage.type, stage.executable);
     }
     if (stage.type == "command") check_keys(t, kStageKeys, fmt::format("[stages.{}]", name));
-    else read_options(t, stage, kStageKeys);  // the program's own options, checked by plan
+    else read_options(t, stage, with_asset_key(kStageKeys));  // the program's own options, checked by plan
+    if (stage.type == "fetch") add_asset_options(m, t, stage);
     if (const toml::node* options = t.get("options")) {
       if (const toml::table* table = options->as_table()) read_options(*table, stage);
       else error_at(options->source(), "options must be a table");

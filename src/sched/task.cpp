@@ -13,6 +13,7 @@
 #include "core/process.hpp"
 #include "core/text.hpp"
 #include "sched/markers.hpp"
+#include "sched/plan.hpp"
 #include "sched/spec.hpp"
 
 namespace xmtf::sched {
@@ -129,6 +130,9 @@ int run_task(const TaskRequest& request) {
   std::vector<std::string> argv = task_command(spec, bindings);
   ProcessOptions options;
   for (const auto& [key, value] : spec.env) options.set_env.emplace_back(key, expand_placeholders(value, bindings, Quoting::none));
+  // Command stages call the pipeline's executables by name: put xmtf's own folder first.
+  const char* path = std::getenv("PATH");
+  options.set_env.emplace_back("PATH", self_executable().parent_path().string() + ":" + (path ? path : "/usr/bin:/bin"));
   options.set_env.emplace_back("XMTF_RUN", spec.run);
   options.set_env.emplace_back("XMTF_STAGE", spec.stage);
   options.set_env.emplace_back("XMTF_TASK_INDEX", std::to_string(index));

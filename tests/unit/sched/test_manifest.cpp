@@ -131,6 +131,28 @@ options = { input = "data/xp3", max_shard_bytes = 1000, dedup = true, shuffle = 
   EXPECT_EQ(s.options[3].values, std::vector<std::string>{"false"});
 }
 
+TEST(Manifest, FetchStageTakesAnAsset) {
+  Manifest m = parse_manifest(R"([run]
+name = "t"
+[assets.data]
+repo = "bigscience/xP3"
+kind = "dataset"
+include = ["sw/*.jsonl", "zh/*.jsonl"]
+[stages.fetch]
+asset = "data"
+cache = "hf-cache"
+)",
+                              "m.toml", ".");
+  const Stage& s = m.stages[0];
+  EXPECT_EQ(s.executable, "xmtf-fetch");
+  std::vector<std::string> names;
+  for (const auto& o : s.options) names.push_back(o.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"cache", "repo", "kind", "revision", "include"}));
+  EXPECT_EQ(s.options[4].values, (std::vector<std::string>{"sw/*.jsonl", "zh/*.jsonl"}));
+  EXPECT_THAT(manifest_error("[run]\nname = \"t\"\n[assets.data]\nrepo = \"a/b\"\n[stages.fetch]\nasset = \"date\"\n"),
+              HasSubstr("m.toml:6:9: stage 'fetch' fetches unknown asset 'date'; did you mean 'data'?"));
+}
+
 TEST(Manifest, TypedStageKeysAreProgramOptions) {
   Manifest m = parse_manifest("[run]\nname = \"t\"\n[stages.train]\nntasks = 2\nseq_len = 2048\nlr = 2e-5\n", "m.toml", ".");
   const Stage& s = m.stages[0];
