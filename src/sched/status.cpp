@@ -9,6 +9,7 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/text.hpp"
 #include "sched/markers.hpp"
 #include "sched/spec.hpp"
 #include "sched/task.hpp"
@@ -133,7 +134,9 @@ TaskStatus classify(const fs::path& stage_dir, std::size_t index, const MarkerFl
   }
   if (queued) {  // finished in SLURM's eyes, but no marker says so
     t.state = TaskState::failed;
-    t.detail = fmt::format("SLURM state {} without a marker (killed, out of memory or node failure?)", queued->state);
+    t.detail = starts_with(queued->state, "CANCELLED")
+                   ? "cancelled before it finished"
+                   : fmt::format("SLURM state {} without a marker (killed, out of memory or node failure?)", queued->state);
     return t;
   }
   if (flags.running) {

@@ -81,4 +81,23 @@ check "setup lines ran inside the job" grep -q "^yes fr$" out/fit_fr.txt
 check "the resubmitted task is attempt 2" grep -q '"attempt": 2' jobs/slurm-e2e/prep/markers/1.done
 "$XMTF" resubmit slurm-e2e > resubmit2.log 2>&1
 check "a second resubmit finds nothing to do" grep -q "nothing resubmitted" resubmit2.log
+# cancel: a run with a long task; `xmtf cancel` must stop it and status must say so
+cat > slow.toml <<'TOML'
+[run]
+name = "slurm-cancel"
+executor = "slurm"
+[stages.wait]
+run = "sleep 120"
+[stages.after_wait]
+after = ["wait"]
+run = "true"
+TOML
+"$XMTF" submit slow.toml > slow.log 2>&1
+for _ in $(seq 30); do grep -q " 1 " <<<"$("$XMTF" status slurm-cancel | awk '$1=="wait" {print " "$4" "}')" && break; sleep 0.5; done
+"$XMTF" cancel slurm-cancel > cancel.log 2>&1
+check "cancel names the jobs it cancelled" grep -q "cancelled 2 job(s)" cancel.log
+for _ in $(seq 30); do st=$("$XMTF" status slurm-cancel); [ "$(awk '$1=="wait" {print $4}' <<<"$st")" = 0 ] && break; sleep 0.5; done
+echo "$st"
+check "after cancel nothing runs or waits" bash -c "[ \"\$(awk 'NR>2 && NF==7 {s+=\$4+\$5} END {print s+0}' <<<'$st')\" = 0 ]"
+check "the cancelled task is failed" test "$(failed_count "$st" wait)" = 1
 finish
