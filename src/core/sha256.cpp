@@ -9,28 +9,34 @@
 
 namespace xmtf {
 
-struct Sha256::Impl {
+struct Digest::Impl {
   EVP_MD_CTX* context = nullptr;
+  const EVP_MD* algorithm = nullptr;
 };
 
-Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
+Digest::Digest(Algorithm algorithm) : impl_(std::make_unique<Impl>()) {
   impl_->context = EVP_MD_CTX_new();
-  if (!impl_->context || EVP_DigestInit_ex(impl_->context, EVP_sha256(), nullptr) != 1)
-    fail("OpenSSL: cannot initialise SHA-256");
+  impl_->algorithm = algorithm == Algorithm::sha1 ? EVP_sha1() : EVP_sha256();
+  if (!impl_->context) fail("OpenSSL: cannot allocate a digest context");
+  reset();
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(impl_->context); }
+Digest::~Digest() { EVP_MD_CTX_free(impl_->context); }
 
-void Sha256::update(const void* data, std::size_t size) {
-  if (size && EVP_DigestUpdate(impl_->context, data, size) != 1) fail("OpenSSL: SHA-256 update failed");
+void Digest::reset() {
+  if (EVP_DigestInit_ex(impl_->context, impl_->algorithm, nullptr) != 1) fail("OpenSSL: cannot initialise the digest");
 }
 
-void Sha256::update(std::string_view bytes) { update(bytes.data(), bytes.size()); }
+void Digest::update(const void* data, std::size_t size) {
+  if (size && EVP_DigestUpdate(impl_->context, data, size) != 1) fail("OpenSSL: digest update failed");
+}
 
-std::string Sha256::hex_digest() {
+void Digest::update(std::string_view bytes) { update(bytes.data(), bytes.size()); }
+
+std::string Digest::hex_digest() {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
-  if (EVP_DigestFinal_ex(impl_->context, digest, &length) != 1) fail("OpenSSL: SHA-256 final failed");
+  if (EVP_DigestFinal_ex(impl_->context, digest, &length) != 1) fail("OpenSSL: digest final failed");
   static const char* hex = "0123456789abcdef";
   std::string out;
   out.reserve(length * 2);

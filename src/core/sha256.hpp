@@ -1,5 +1,6 @@
 #pragma once
-// SHA-256 through OpenSSL's EVP interface, streaming or one-shot, as lowercase hex.
+// Message digests through OpenSSL's EVP interface, streaming or one-shot, as lowercase hex:
+// SHA-256 (shard and checkpoint checksums, LFS object ids) and SHA-1 (git blob ids).
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -7,19 +8,26 @@
 
 namespace xmtf {
 
-class Sha256 {
+class Digest {
  public:
-  Sha256();
-  ~Sha256();
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
+  enum class Algorithm { sha256, sha1 };
+  explicit Digest(Algorithm algorithm);
+  ~Digest();
+  Digest(const Digest&) = delete;
+  Digest& operator=(const Digest&) = delete;
   void update(std::string_view bytes);
   void update(const void* data, std::size_t size);
-  std::string hex_digest();  // finishes the hash; call once
+  std::string hex_digest();  // finishes the hash; call once, or reset() to hash anew
+  void reset();
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
+};
+
+class Sha256 : public Digest {
+ public:
+  Sha256() : Digest(Algorithm::sha256) {}
 };
 
 std::string sha256_hex(std::string_view bytes);

@@ -1,7 +1,6 @@
 #include "hub/download.hpp"
 
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -279,25 +278,20 @@ std::optional<std::string> range_capable_url(HttpSession& session, const HubClie
 
 }  // namespace
 
-ContentHasher::ContentHasher(const RemoteFile& file) : file_(file), context_(EVP_MD_CTX_new()) {
-  if (!context_) fail("EVP_MD_CTX_new failed");
+ContentHasher::ContentHasher(const RemoteFile& file)
+    : file_(file), digest_(file.is_lfs() ? Digest::Algorithm::sha256 : Digest::Algorithm::sha1) {
   restart();
 }
 
-ContentHasher::~ContentHasher() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(context_)); }
-
 void ContentHasher::restart() {
-  auto* context = static_cast<EVP_MD_CTX*>(context_);
-  EVP_DigestInit_ex(context, file_.is_lfs() ? EVP_sha256() : EVP_sha1(), nullptr);
+  digest_.reset();
   if (!file_.is_lfs()) {
     std::string header = fmt::format("blob {}", file_.size);
-    EVP_DigestUpdate(context, header.data(), header.size() + 1);  // with its '\0'
+    digest_.update(header.data(), header.size() + 1);  // with its '\0'
   }
 }
 
-void ContentHasher::update(std::string_view bytes) {
-  EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(context_), bytes.data(), bytes.size());
-}
+void ContentHasher::update(std::string_view bytes) { digest_.update(bytes); }
 
 void ContentHasher::update_from_file(const fs::path& path, std::uint64_t n_bytes) {
   if (n_bytes == 0) return;
@@ -312,14 +306,7 @@ void ContentHasher::update_from_file(const fs::path& path, std::uint64_t n_bytes
   if (n_bytes > 0) fail("cannot read {}", path.string());
 }
 
-std::string ContentHasher::hex_digest() {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(static_cast<EVP_MD_CTX*>(context_), digest, &length);
-  std::string hex;
-  for (unsigned int i = 0; i < length; ++i) hex += fmt::format("{:02x}", digest[i]);
-  return hex;
-}
+std::string ContentHasher::hex_digest() { return digest_.hex_digest(); }
 
 std::string content_problem(const RemoteFile& file, std::uint64_t n_bytes, const std::string& digest) {
   if (n_bytes != file.size) return fmt::format("size mismatch: {} bytes, expected {}", n_bytes, file.size);

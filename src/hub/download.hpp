@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/progress.hpp"
+#include "core/sha256.hpp"
 #include "hub/api.hpp"
 #include "hub/cache.hpp"
 #include "hub/http.hpp"
@@ -36,9 +37,6 @@ std::uint64_t download_blob(HttpSession& session, const HubClient& client, const
 class ContentHasher {
  public:
   explicit ContentHasher(const RemoteFile& file);
-  ~ContentHasher();
-  ContentHasher(const ContentHasher&) = delete;
-  ContentHasher& operator=(const ContentHasher&) = delete;
   void restart();
   void update(std::string_view bytes);
   void update_from_file(const fs::path& path, std::uint64_t n_bytes);  // its first n_bytes
@@ -46,7 +44,7 @@ class ContentHasher {
 
  private:
   const RemoteFile& file_;
-  void* context_;  // EVP_MD_CTX*
+  Digest digest_;
 };
 
 // What is wrong with content of n_bytes and digest (from ContentHasher) as file; "" when right.
