@@ -8,6 +8,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <string_view>
 #include <fmt/format.h>
 
 #include "core/error.hpp"
@@ -17,29 +18,39 @@ extern char** environ;
 namespace xmtf {
 namespace {
 
-// In the child, between fork and exec: only async-signal-safe work plus setenv/unsetenv,
-// which is fine here because the parent is single-threaded at the point of each fork we make,
-// or accepts the (documented) glibc behaviour.
-[[noreturn]] void exec_child(const std::vector<std::string>& argv, const ProcessOptions& options) {
-  for (const auto& prefix : options.unset_env_prefixes) {
-    std::vector<std::string> names;
-    for (char** e = environ; *e; ++e)
-      if (std::strncmp(*e, prefix.c_str(), prefix.size()) == 0) {
-        const char* eq = std::strchr(*e, '=');
-        names.emplace_back(*e, eq ? eq - *e : std::strlen(*e));
-      }
-    for (const auto& n : names) ::unsetenv(n.c_str());
+// Everything the child needs is built before fork(): between fork and exec a child of a
+// multi-threaded parent may only make async-signal-safe calls (no malloc, no setenv).
+struct PreparedExec {
+  std::vector<std::string> arg_storage, env_storage;
+  std::vector<char*> argv, envp;
+  std::string working_directory;
+  std::string cannot_run_message;
+
+  PreparedExec(const std::vector<std::string>& args, const ProcessOptions& options)
+      : arg_storage(args), working_directory(options.working_directory) {
+    for (char** e = environ; *e; ++e) {
+      std::string_view entry(*e);
+      std::string_view name = entry.substr(0, entry.find('='));
+      bool dropped = false;
+      for (const auto& prefix : options.unset_env_prefixes) dropped |= name.substr(0, prefix.size()) == prefix;
+      for (const auto& [key, value] : options.set_env) dropped |= name == key;
+      if (!dropped) env_storage.emplace_back(entry);
+    }
+    for (const auto& [key, value] : options.set_env) env_storage.push_back(key + "=" + value);
+    for (auto& a : arg_storage) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    for (auto& e : env_storage) envp.push_back(e.data());
+    envp.push_back(nullptr);
+    cannot_run_message = fmt::format("cannot run {}\n", args[0]);
   }
-  for (const auto& [k, v] : options.set_env) ::setenv(k.c_str(), v.c_str(), 1);
-  if (!options.working_directory.empty() && ::chdir(options.working_directory.c_str()) != 0) _exit(127);
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  ::execvp(args[0], args.data());
-  std::string message = fmt::format("cannot run {}: {}\n", argv[0], std::strerror(errno));
-  [[maybe_unused]] auto ignored = ::write(2, message.data(), message.size());
-  _exit(127);
-}
+
+  [[noreturn]] void exec_in_child() {
+    if (!working_directory.empty() && ::chdir(working_directory.c_str()) != 0) _exit(127);
+    ::execvpe(argv[0], argv.data(), envp.data());
+    [[maybe_unused]] auto ignored = ::write(2, cannot_run_message.data(), cannot_run_message.size());
+    _exit(127);
+  }
+};
 
 int decode_status(int status) {
   if (WIFEXITED(status)) return WEXITSTATUS(status);
@@ -54,13 +65,14 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
   int out_pipe[2], err_pipe[2], in_pipe[2];
   if (::pipe2(out_pipe, O_CLOEXEC) || ::pipe2(err_pipe, O_CLOEXEC) || ::pipe2(in_pipe, O_CLOEXEC))
     fail("pipe: {}", errno_text(errno));
+  PreparedExec exec(argv, options);
   pid_t pid = ::fork();
   if (pid < 0) fail("fork: {}", errno_text(errno));
   if (pid == 0) {
     ::dup2(in_pipe[0], 0);
     ::dup2(out_pipe[1], 1);
     ::dup2(err_pipe[1], 2);
-    exec_child(argv, options);
+    exec.exec_in_child();
   }
   ::close(out_pipe[1]);
   ::close(err_pipe[1]);
@@ -107,6 +119,7 @@ ProcessResult run_process(const std::vector<std::string>& argv, const ProcessOpt
 
 pid_t spawn_process(const std::vector<std::string>& argv, const ProcessOptions& options, int log_fd) {
   if (argv.empty()) fail("spawn_process: empty command");
+  PreparedExec exec(argv, options);
   pid_t pid = ::fork();
   if (pid < 0) fail("fork: {}", errno_text(errno));
   if (pid == 0) {
@@ -116,7 +129,7 @@ pid_t spawn_process(const std::vector<std::string>& argv, const ProcessOptions& 
       ::dup2(log_fd, 1);
       ::dup2(log_fd, 2);
     }
-    exec_child(argv, options);
+    exec.exec_in_child();
   }
   return pid;
 }

@@ -292,9 +292,7 @@ class ManifestReader {
   template <class Table>
   static std::vector<std::pair<std::string, const toml::node*>> in_source_order(const Table& table) {
     std::vector<std::pair<std::string, const toml::node*>> entries;
-    std::vector<toml::source_position> positions;
     for (auto&& [key, node] : table) entries.emplace_back(std::string(key.str()), &node);
-    std::vector<toml::source_position> key_positions;
     std::sort(entries.begin(), entries.end(), [&](const auto& a, const auto& b) {
       auto pa = table.find(a.first)->first.source().begin;
       auto pb = table.find(b.first)->first.source().begin;

@@ -120,10 +120,7 @@ void submit_run(const Plan& plan) {
            run.run, s.name, run.run);
   SlurmSubmitter submitter(plan);
   for (const auto& stage : plan.stages) {
-    const StageStatus* s = nullptr;
-    for (const auto& st : status.stages)
-      if (st.name == stage.stage->name) s = &st;
-    auto todo = indices_in(*s, {TaskState::failed, TaskState::never_ran});
+    auto todo = indices_in(status.stage(stage.stage->name), {TaskState::failed, TaskState::never_ran});
     if (todo.empty()) {
       log::info("{}: all {} tasks already done", stage.stage->name, stage.rows.size());
       continue;
@@ -151,11 +148,8 @@ void resubmit_run(const Plan& plan, const std::string& only_stage) {
 
   std::set<std::string> resubmitted;
   for (const auto& stage : plan.stages) {
-    const StageStatus* s = nullptr;
-    for (const auto& st : status.stages)
-      if (st.name == stage.stage->name) s = &st;
     if (!only_stage.empty() && stage.stage->name != only_stage) continue;
-    auto todo = indices_in(*s, {TaskState::failed, TaskState::never_ran});
+    auto todo = indices_in(status.stage(stage.stage->name), {TaskState::failed, TaskState::never_ran});
     if (todo.empty()) continue;
     log::info("{}: resubmitting {} task(s): {}", stage.stage->name, todo.size(), format_index_ranges(todo));
     submitter.submit_stage(stage, todo);

@@ -59,6 +59,12 @@ std::size_t StageStatus::count(TaskState state) const {
   return std::count_if(tasks.begin(), tasks.end(), [&](const TaskStatus& t) { return t.state == state; });
 }
 
+const StageStatus& RunStatus::stage(const std::string& name) const {
+  for (const auto& s : stages)
+    if (s.name == name) return s;
+  fail("run {} has no stage '{}'", run, name);
+}
+
 bool RunStatus::all_done() const {
   for (const auto& s : stages)
     if (s.count(TaskState::done) != s.tasks.size()) return false;
@@ -115,12 +121,8 @@ TaskStatus classify(const fs::path& stage_dir, std::size_t index, const MarkerFl
   if (flags.running) {
     auto marker = read_marker(stage_dir, index, "running");
     if (marker && !marker->log.empty()) t.log = marker->log;
-    bool inside_slurm = marker && !marker->job_id.empty();
-    if (marker && !inside_slurm && process_alive_here(*marker)) {
-      t.state = TaskState::running;
-      return t;
-    }
-    if (marker && inside_slurm && !queued && in.now - marker->start_time < in.lost_after_seconds && !job) {
+    // Inside SLURM the queue (above) says whether it still runs; locally, the process does.
+    if (marker && marker->job_id.empty() && process_alive_here(*marker)) {
       t.state = TaskState::running;
       return t;
     }
@@ -219,7 +221,6 @@ std::string format_status(const RunInfo& run, const RunStatus& status, std::size
                        s.count(TaskState::never_ran), s.tasks.size());
   std::size_t listed = 0, failed_total = 0;
   for (const auto& s : status.stages) {
-    const PlanStageInfo* info = run.find(s.name);
     for (std::size_t i = 0; i < s.tasks.size(); ++i) {
       const TaskStatus& t = s.tasks[i];
       if (t.state != TaskState::failed) continue;
@@ -234,7 +235,6 @@ std::string format_status(const RunInfo& run, const RunStatus& status, std::size
       }
       out += fmt::format("  {}[{}]{}: {}\n    log: {}\n", s.name, i, params, t.detail, t.log.empty() ? "-" : t.log);
     }
-    (void)info;
   }
   if (failed_total > max_failed_listed) out += fmt::format("  ... and {} more failed tasks\n", failed_total - max_failed_listed);
   out += status.all_done() ? "all tasks done\n" : "";

@@ -40,6 +40,7 @@ struct StageStatus {
 struct RunStatus {
   std::string run;
   std::vector<StageStatus> stages;
+  const StageStatus& stage(const std::string& name) const;
   bool all_done() const;
 };
 
