@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <fmt/format.h>
 #include <map>
 #include <thread>
@@ -19,10 +20,24 @@ namespace {
 
 enum class LocalState { waiting, running, done, failed, blocked };
 
-struct LocalStage {
-  const PlannedStage* planned;
-  std::vector<LocalState> tasks;
-  std::size_t count(LocalState s) const { return std::count(tasks.begin(), tasks.end(), s); }
+// Task states of one stage with a running count per state: readiness checks ask for counts
+// once per waiting task per event, so counting must not walk the array.
+class LocalStage {
+ public:
+  LocalStage() = default;
+  explicit LocalStage(std::size_t n_tasks) : tasks_(n_tasks, LocalState::waiting) { counts_[0] = n_tasks; }
+  LocalState operator[](std::size_t index) const { return tasks_[index]; }
+  void set(std::size_t index, LocalState state) {
+    --counts_[static_cast<int>(tasks_[index])];
+    ++counts_[static_cast<int>(state)];
+    tasks_[index] = state;
+  }
+  std::size_t size() const { return tasks_.size(); }
+  std::size_t count(LocalState s) const { return counts_[static_cast<int>(s)]; }
+
+ private:
+  std::vector<LocalState> tasks_;
+  std::array<std::size_t, 5> counts_{};
 };
 
 class LocalRunner {
@@ -31,10 +46,10 @@ class LocalRunner {
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     slots_ = plan.manifest.local.max_parallel > 0 ? plan.manifest.local.max_parallel : static_cast<int>(cores);
     for (const auto& planned : plan.stages) {
-      LocalStage stage{&planned, std::vector<LocalState>(planned.rows.size(), LocalState::waiting)};
+      LocalStage stage(planned.rows.size());
       auto markers = scan_markers(planned.dir);
       for (auto& [index, flags] : markers)
-        if (flags.done && index < stage.tasks.size()) stage.tasks[index] = LocalState::done;
+        if (flags.done && index < stage.size()) stage.set(index, LocalState::done);
       stages_[planned.stage->name] = std::move(stage);
     }
   }
@@ -43,7 +58,7 @@ class LocalRunner {
     for (const auto& planned : plan_.stages) {
       const LocalStage& s = stages_[planned.stage->name];
       if (s.count(LocalState::done))
-        log::info("{}: {} of {} tasks already done", planned.stage->name, s.count(LocalState::done), s.tasks.size());
+        log::info("{}: {} of {} tasks already done", planned.stage->name, s.count(LocalState::done), s.size());
     }
     while (true) {
       start_ready_tasks();
@@ -67,12 +82,12 @@ class LocalRunner {
     for (const auto& dep : p.after) {
       const LocalStage& up = stages_[dep.stage];
       if (dep.aligned) {
-        LocalState s = up.tasks[index];
+        LocalState s = up[index];
         if (s == LocalState::failed || s == LocalState::blocked) return LocalState::blocked;
         if (s != LocalState::done) return LocalState::waiting;
       } else {
         if (up.count(LocalState::failed) || up.count(LocalState::blocked)) return LocalState::blocked;
-        if (up.count(LocalState::done) != up.tasks.size()) return LocalState::waiting;
+        if (up.count(LocalState::done) != up.size()) return LocalState::waiting;
       }
     }
     return LocalState::running;
@@ -81,15 +96,16 @@ class LocalRunner {
   void start_ready_tasks() {
     for (const auto& planned : plan_.stages) {
       LocalStage& stage = stages_[planned.stage->name];
-      for (std::size_t i = 0; i < stage.tasks.size(); ++i) {
-        if (stage.tasks[i] != LocalState::waiting) continue;
+      if (stage.count(LocalState::waiting) == 0) continue;
+      for (std::size_t i = 0; i < stage.size(); ++i) {
+        if (stage[i] != LocalState::waiting) continue;
         LocalState ready = readiness(planned, i);
-        if (ready == LocalState::blocked) stage.tasks[i] = LocalState::blocked;
+        if (ready == LocalState::blocked) stage.set(i, LocalState::blocked);
         if (ready != LocalState::running) continue;
         int need = slots_of(planned);
         if (busy_ + need > slots_ && !running_.empty()) return;  // keep DAG order: wait for a slot
         launch(planned, i);
-        stage.tasks[i] = LocalState::running;
+        stage.set(i, LocalState::running);
         busy_ += need;
       }
     }
@@ -117,12 +133,12 @@ class LocalRunner {
     busy_ -= slots_of(*planned);
     LocalStage& stage = stages_[planned->stage->name];
     bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    stage.tasks[index] = ok ? LocalState::done : LocalState::failed;
+    stage.set(index, ok ? LocalState::done : LocalState::failed);
     if (!ok)
       log::warn("{}[{}] failed; log: {}", planned->stage->name, index,
                 (planned->dir / "logs" / fmt::format("local_{}.out", index)).string());
     log::info("{}: {}/{} done, {} running, {} failed", planned->stage->name, stage.count(LocalState::done),
-              stage.tasks.size(), stage.count(LocalState::running), stage.count(LocalState::failed));
+              stage.size(), stage.count(LocalState::running), stage.count(LocalState::failed));
   }
 
   int summarize() {
@@ -130,7 +146,7 @@ class LocalRunner {
     for (auto& [name, stage] : stages_) {
       failed += stage.count(LocalState::failed);
       blocked += stage.count(LocalState::blocked);
-      total += stage.tasks.size();
+      total += stage.size();
     }
     if (failed == 0 && blocked == 0) {
       log::info("run {}: all {} tasks done", plan_.manifest.name, total);
