@@ -3,6 +3,7 @@
 // parses options and runs the steps on every rank with a barrier (an agreement on success)
 // between them.
 #include <mpi.h>
+#include <sched.h>
 
 #include <cstdlib>
 #include <functional>
@@ -39,6 +40,19 @@ struct World {
     return all_ok == 1;
   }
 };
+
+// Cores this rank may use on its own: the CPUs of its affinity mask shared by the ranks of its
+// node (mpiexec without binding gives every rank the whole node; SLURM's --cpus-per-task binds).
+int cores_per_rank() {
+  cpu_set_t mask;
+  int cpus = ::sched_getaffinity(0, sizeof(mask), &mask) == 0 ? CPU_COUNT(&mask) : 1;
+  MPI_Comm node;
+  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  int ranks_here = 1;
+  MPI_Comm_size(node, &ranks_here);
+  MPI_Comm_free(&node);
+  return std::max(1, cpus / ranks_here);
+}
 
 // Crash injection for the resume test: XMTF_SHARD_TEST_CRASH="chunks:N" (or "parts:N") ends
 // this process abruptly after its N-th chunk (part), as a killed job would.
@@ -186,9 +200,17 @@ int main(int argc, char** argv) {
                  "unit of work and of parallelism (default: 63/64 of --max-shard-bytes); part boundaries depend on it, "
                  "the number of ranks does not")
       ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX));
+  app.add_option("--threads", options.threads,
+                 "threads per rank: 1 validates, hashes and writes on one core (disk writes wait on a helper thread "
+                 "that uses no CPU); 2 also moves SHA-256 to that thread (a second core). Default: 2 when the rank has "
+                 "2 cores to itself (its CPU affinity / ranks on the node), else 1")
+      ->check(CLI::Range(1, 2));
   add_logging_options(app);
 
+  options.threads = 0;  // not given: chosen below
   int code = run_main(app, argc, argv, [&] {
+    if (options.threads == 0) options.threads = cores_per_rank() >= 2 ? 2 : 1;
+    log::debug("{} thread(s) per rank", options.threads);
     if (!languages.empty())
       for (const std::string& language : split(languages, ','))
         if (!trim(language).empty()) options.languages.emplace_back(trim(language));

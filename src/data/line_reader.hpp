@@ -33,6 +33,13 @@ class LineReader {
   // The next line, or false at the end of the range. The view stays valid until the next call.
   bool next(Line& line);
 
+  // The bytes from `line` (the one next() just gave, not too_long) to the end of what is
+  // buffered, followed by kPadding readable bytes: the lines next() will give without reading,
+  // so they can be validated together (BatchValidator).
+  std::string_view buffered_from(const Line& line) const {
+    return std::string_view(line.bytes.data(), static_cast<std::size_t>(buffer_.data() + hi_ - line.bytes.data()));
+  }
+
  private:
   std::size_t fill();  // appends file bytes after hi_, returns how many (0 at end of file)
   void compact();      // moves [lo_, hi_) to the buffer start

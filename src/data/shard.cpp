@@ -1,12 +1,11 @@
 #include "data/shard.hpp"
 
-#include <fcntl.h>  // sync_file_range (_GNU_SOURCE, on by default in g++)
+#include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <future>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
@@ -18,6 +17,7 @@
 #include "data/hash.hpp"
 #include "data/line_reader.hpp"
 #include "data/mixture.hpp"
+#include "data/part_file.hpp"
 #include "data/validate.hpp"
 
 namespace xmtf::data {
@@ -103,95 +103,28 @@ bool file_has_size(const fs::path& path, std::uint64_t bytes) {
   return !ec && size == bytes;
 }
 
-// A part being written: bytes, sample count and sha256 as they go. Lines are gathered in 4 MiB
-// blocks; hashing and writing a block run on a helper thread while the next block fills, so
-// SHA-256 and the write system calls overlap with validation.
-class PartFile {
- public:
-  explicit PartFile(const fs::path& path) : file_(path) { filling_.reserve(kBlockBytes + 4096); }
-  PartFile(const PartFile&) = delete;
-  PartFile& operator=(const PartFile&) = delete;
-  ~PartFile() {
-    if (pending_.valid()) pending_.wait();  // never leave the helper running on a dying object
-  }
-
-  void write_line(std::string_view line) {
-    if (filling_.size() + line.size() + 1 > kBlockBytes) hand_over();
-    filling_.append(line);
-    filling_.push_back('\n');
-    ++samples_;
-    bytes_ += line.size() + 1;
-  }
-  void write_block(std::string_view bytes, std::uint64_t lines) {
-    filling_.append(bytes);
-    samples_ += lines;
-    bytes_ += bytes.size();
-    if (filling_.size() >= kBlockBytes) hand_over();
-  }
-  std::uint64_t bytes() const { return bytes_; }
-  json commit(const std::string& name, bool validation) {
-    hand_over();
-    wait_for_helper();
-    file_.commit();
-    return json{{"file", name},
-                {"split", validation ? "validation" : "train"},
-                {"samples", samples_},
-                {"bytes", bytes_},
-                {"sha256", sha_.hex_digest()}};
-  }
-
- private:
-  static constexpr std::size_t kBlockBytes = std::size_t{4} << 20;
-
-  void wait_for_helper() {
-    if (pending_.valid()) pending_.get();  // rethrows a write error here
-  }
-  void hand_over() {
-    wait_for_helper();
-    if (filling_.empty()) return;
-    std::swap(filling_, in_flight_);
-    filling_.clear();
-    pending_ = std::async(std::launch::async, [this] {
-      file_.write(in_flight_);
-      sha_.update(in_flight_);
-      start_writeback();
-    });
-  }
-  // Starts the disk write of what is written so far without waiting for it, so that the
-  // fsync in commit() finds little left to do and disk and CPU work overlap.
-  void start_writeback() {
-    constexpr std::uint64_t kWritebackBytes = std::uint64_t{8} << 20;
-    if (file_.bytes_written() - writeback_offset_ < kWritebackBytes) return;
-    std::fflush(file_.stream());
-    ::sync_file_range(::fileno(file_.stream()), static_cast<off_t>(writeback_offset_),
-                      static_cast<off_t>(file_.bytes_written() - writeback_offset_), SYNC_FILE_RANGE_WRITE);
-    writeback_offset_ = file_.bytes_written();
-  }
-
-  AtomicFile file_;
-  Sha256 sha_;
-  std::string filling_;    // main thread
-  std::string in_flight_;  // helper thread, between hand_over() and wait_for_helper()
-  std::uint64_t samples_ = 0;
-  std::uint64_t bytes_ = 0;
-  std::uint64_t writeback_offset_ = 0;
-  std::future<void> pending_;  // last member: destroyed (and waited for) first
-};
+json part_json(const std::string& name, bool validation, const PartRecord& record) {
+  return json{{"file", name},
+              {"split", validation ? "validation" : "train"},
+              {"samples", record.samples},
+              {"bytes", record.bytes},
+              {"sha256", record.sha256}};
+}
 
 // ---------------------------------------------------------------- step 1: one chunk
 
 // Kept lines of one chunk, cut into .work pieces of at most max_shard_bytes.
 class PieceWriter {
  public:
-  PieceWriter(fs::path work, std::string stem, std::uint64_t max_bytes)
-      : work_(std::move(work)), stem_(std::move(stem)), max_bytes_(max_bytes) {}
+  PieceWriter(fs::path work, std::string stem, std::uint64_t max_bytes, bool hash_in_background)
+      : work_(std::move(work)), stem_(std::move(stem)), max_bytes_(max_bytes), hash_in_background_(hash_in_background) {}
 
   void add(std::string_view line, bool validation) {
     std::uint64_t size = line.size() + 1;
     if (current_ && current_->bytes() + size > max_bytes_) close();
     if (!current_) {
       current_name_ = fmt::format("{}.p{:03}.jsonl", stem_, pieces_.size());
-      current_ = std::make_unique<PartFile>(work_ / current_name_);
+      current_ = std::make_unique<PartFile>(work_ / current_name_, hash_in_background_);
       record_ = json{{"file", current_name_}, {"validation_samples", 0}, {"validation_bytes", 0}};
     }
     current_->write_line(line);
@@ -208,16 +141,17 @@ class PieceWriter {
  private:
   void close() {
     if (!current_) return;
-    json committed = current_->commit(current_name_, false);
-    record_["samples"] = committed["samples"];
-    record_["bytes"] = committed["bytes"];
-    record_["sha256"] = committed["sha256"];
+    PartRecord committed = current_->commit();
+    record_["samples"] = committed.samples;
+    record_["bytes"] = committed.bytes;
+    record_["sha256"] = committed.sha256;
     pieces_.push_back(record_);
     current_.reset();
   }
   fs::path work_;
   std::string stem_;
   std::uint64_t max_bytes_;
+  bool hash_in_background_;
   std::unique_ptr<PartFile> current_;
   std::string current_name_;
   json record_;
@@ -272,11 +206,11 @@ std::vector<std::vector<json>> load_chunk_markers(const ShardOptions& options, c
 // Writes lines into parts of at most max_bytes, greedily, in the order they come.
 class PartSink {
  public:
-  PartSink(fs::path dir, bool validation, std::uint64_t max_bytes)
-      : dir_(std::move(dir)), validation_(validation), max_bytes_(max_bytes) {}
+  PartSink(fs::path dir, bool validation, std::uint64_t max_bytes, bool hash_in_background)
+      : dir_(std::move(dir)), validation_(validation), max_bytes_(max_bytes), hash_in_background_(hash_in_background) {}
   void add(std::string_view line) {
     if (current_ && current_->bytes() + line.size() + 1 > max_bytes_) close();
-    if (!current_) current_ = std::make_unique<PartFile>(dir_ / part_name(validation_, parts_.size()));
+    if (!current_) current_ = std::make_unique<PartFile>(dir_ / part_name(validation_, parts_.size()), hash_in_background_);
     current_->write_line(line);
   }
   json finish() {
@@ -287,12 +221,13 @@ class PartSink {
  private:
   void close() {
     if (!current_) return;
-    parts_.push_back(current_->commit(part_name(validation_, parts_.size()), validation_));
+    parts_.push_back(part_json(part_name(validation_, parts_.size()), validation_, current_->commit()));
     current_.reset();
   }
   fs::path dir_;
   bool validation_;
   std::uint64_t max_bytes_;
+  bool hash_in_background_;
   std::unique_ptr<PartFile> current_;
   json parts_ = json::array();
 };
@@ -372,8 +307,8 @@ void run_sequential_pass(const ShardOptions& options, const LanguageInput& input
         split_bytes[0] += piece["bytes"].get<std::uint64_t>() - piece["validation_bytes"].get<std::uint64_t>();
       }
 
-  PartSink sinks[2] = {PartSink(language_dir(options, input), false, options.max_shard_bytes),
-                       PartSink(language_dir(options, input), true, options.max_shard_bytes)};
+  PartSink sinks[2] = {PartSink(language_dir(options, input), false, options.max_shard_bytes, options.threads > 1),
+                       PartSink(language_dir(options, input), true, options.max_shard_bytes, options.threads > 1)};
   std::unique_ptr<BucketShuffler> shufflers[2];
   if (options.shuffle_seed) {
     for (int split = 0; split < 2; ++split)
@@ -541,16 +476,24 @@ std::uint64_t run_chunk(const ShardOptions& options, const LanguageInput& input,
     return 0;
 
   std::string stem = chunk_stem(file, task.chunk);
-  PieceWriter pieces(work, stem, options.max_shard_bytes);
+  PieceWriter pieces(work, stem, options.max_shard_bytes, options.threads > 1);
   AtomicFile rejects(work / (stem + ".rejects.tsv"));
   LineValidator validator;
+  BatchValidator batch;
   std::uint64_t lines = 0, rejected = 0;
   if (auto start = first_line_start(file.path, task.begin, task.end)) {
     LineReader reader(file.path, *start, task.end, line_limit(options));
     Line line;
+    std::size_t vouched = 0;  // lines ahead already known valid by the batch pass
     while (reader.next(line)) {
       std::string_view text = normalize_line(line.bytes, line.offset == 0);
-      std::string reason = rejection_reason(validator, line, text, options);
+      if (vouched == 0 && !line.too_long) vouched = batch.count_valid_prefix(reader.buffered_from(line), line_limit(options));
+      std::string reason;
+      if (vouched > 0) {
+        --vouched;
+      } else {
+        reason = rejection_reason(validator, line, text, options);
+      }
       if (reason.empty()) {
         pieces.add(text, in_validation_split(text, options.validation_fraction));
       } else {
@@ -650,7 +593,7 @@ void run_part(const ShardOptions& options, const LanguageInput& input, const Par
     write_json_atomic(marker_path, json{{"options", output_options_json(options)}, {"pieces", task.pieces}, {"part", part}});
     return;
   }
-  PartFile out(out_path);
+  PartFile out(out_path, options.threads > 1);
   for (const std::string& piece : task.pieces) {
     if (options.validation_fraction <= 0) {
       copy_piece(work / piece, out);
@@ -661,7 +604,7 @@ void run_part(const ShardOptions& options, const LanguageInput& input, const Par
     while (reader.next(line))
       if (in_validation_split(line.bytes, options.validation_fraction) == validation) out.write_line(line.bytes);
   }
-  json part = out.commit(task.name, validation);
+  json part = part_json(task.name, validation, out.commit());
   write_json_atomic(marker_path, json{{"options", output_options_json(options)}, {"pieces", task.pieces}, {"part", part}});
 }
 

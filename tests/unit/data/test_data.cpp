@@ -121,6 +121,72 @@ TEST(Validate, PromptGroupUsesXp3xFieldsElseFallback) {
   EXPECT_EQ(validator.prompt_group(R"({"inputs":"x","targets":"y"})", "f.jsonl"), "f.jsonl");
 }
 
+// The batch fast path may only vouch for lines LineValidator::check accepts, and must vouch for
+// runs of clean lines (else it is useless). Real sample lines, each mutated at random (bytes
+// flipped, quotes/braces/backslashes/CR/NUL/spaces/0xFF inserted, cut, doubled, BOM-prefixed),
+// walked the way run_chunk walks a chunk.
+TEST(Validate, BatchFastPathOnlyVouchesForLinesTheCheckAccepts) {
+  std::vector<std::string> good;
+  for (const auto& entry : fs::recursive_directory_iterator(kData / "samples"))
+    if (entry.path().extension() == ".jsonl")
+      for (const std::string& line : lines_of(read_file(entry.path()))) good.push_back(line);
+  ASSERT_GE(good.size(), 1000u);
+  std::mt19937 random(11);
+  auto pick = [&](std::size_t n) { return static_cast<std::size_t>(random() % n); };
+  const std::string inserts[] = {"\"", "{", "}", "\\", "\r", std::string(1, '\0'), " ", "\xff", "\xc3", ",", "\t", "]"};
+  auto mutate = [&](std::string line) {
+    switch (pick(9)) {
+      case 0: line[pick(line.size())] ^= static_cast<char>(1 << pick(8)); break;
+      case 1: line.insert(pick(line.size() + 1), inserts[pick(std::size(inserts))]); break;
+      case 2: line.resize(pick(line.size())); break;
+      case 3: line += good[pick(good.size())]; break;
+      case 4: line = "\xEF\xBB\xBF" + line; break;
+      case 5: line += pick(2) ? "\r" : " "; break;
+      case 6: line = pick(2) ? R"({"inputs": "x", "targets": ""})" : R"({"inputs": "x", "targets": 1})"; break;
+      case 7: line = std::string(pick(3), ' '); break;
+      default: line.erase(pick(line.size()), 1 + pick(3)); break;
+    }
+    return line;
+  };
+  LineValidator validator;
+  BatchValidator batch;
+  std::size_t vouched_total = 0, lines_total = 0;
+  for (int round = 0; round < 60; ++round) {
+    double bad_share = round % 3 == 0 ? 0.0 : round % 3 == 1 ? 0.01 : 0.3;
+    std::vector<std::string> lines;
+    for (int i = 0; i < 400; ++i) {
+      std::string line = good[pick(good.size())];
+      lines.push_back(std::uniform_real_distribution<>(0, 1)(random) < bad_share ? mutate(line) : line);
+    }
+    std::string text;
+    std::vector<std::size_t> starts;
+    for (const std::string& line : lines) {
+      starts.push_back(text.size());
+      text += line + "\n";
+    }
+    std::size_t limit = round % 5 == 4 ? 300 : std::size_t{64} << 20;
+    text.append(LineReader::kPadding, '\0');
+    std::size_t end = text.size() - LineReader::kPadding;
+    if (bad_share == 0.0 && limit > 1000)
+      EXPECT_EQ(BatchValidator().count_valid_prefix(std::string_view(text.data(), end), limit), lines.size())
+          << "a clean batch is vouched for whole";
+    for (std::size_t i = 0; i < lines.size();) {
+      std::size_t vouched = batch.count_valid_prefix(std::string_view(text.data() + starts[i], end - starts[i]), limit);
+      ASSERT_LE(i + vouched, lines.size());
+      for (std::size_t k = i; k < i + vouched; ++k) {
+        std::string_view normalized = normalize_line(lines[k], false);
+        ASSERT_EQ(validator.check(normalized), "") << "vouched for a bad line: " << lines[k];
+        ASSERT_LE(lines[k].size(), limit);
+        ASSERT_FALSE(lines[k].starts_with("\xEF\xBB\xBF"));
+      }
+      vouched_total += vouched;
+      i += std::max<std::size_t>(vouched, 1);  // the first unvouched line goes to the slow path
+    }
+    lines_total += lines.size();
+  }
+  EXPECT_GT(vouched_total, lines_total / 2) << "the fast path should carry most lines";
+}
+
 // ------------------------------------------------------------------ line reader
 
 namespace {
