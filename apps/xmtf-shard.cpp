@@ -5,8 +5,10 @@
 #include <mpi.h>
 #include <sched.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <functional>
+#include <thread>
 
 #include "core/cli.hpp"
 #include "core/error.hpp"
@@ -36,8 +38,21 @@ struct World {
       ok = 0;
     }
     int all_ok = 0;
-    MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Request request;
+    MPI_Iallreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &request);
+    wait_without_spinning(request);
     return all_ok == 1;
+  }
+
+  // MPICH's blocking collectives spin: a rank done early would burn the core that a slower
+  // rank's I/O thread or the kernel's writeback could use. Poll gently instead.
+  static void wait_without_spinning(MPI_Request& request) {
+    int done = 0;
+    for (int polls = 0;; ++polls) {
+      MPI_Test(&request, &done, MPI_STATUS_IGNORE);
+      if (done) return;
+      std::this_thread::sleep_for(std::chrono::microseconds(polls < 100 ? 50 : 1000));
+    }
   }
 };
 
@@ -182,8 +197,12 @@ int main(int argc, char** argv) {
   app.add_option("--max-shard-bytes", options.max_shard_bytes, "most bytes per part (default 256 MiB)")
       ->check(CLI::Range(std::uint64_t{2}, UINT64_MAX));
   app.add_flag("--dedup", options.dedup,
-               "drop exact duplicate lines per language, first occurrence kept (a 128-bit hash per distinct line: "
-               "16-32 bytes of memory each)");
+               "drop exact duplicate lines per language, first occurrence kept (a 128-bit hash per line: "
+               "16-64 bytes of memory each, up to --dedup-memory)");
+  app.add_option("--dedup-memory", options.dedup_memory,
+                 "most memory --dedup's hash table may take (default 1 GiB: 16-32 M lines); a language with more "
+                 "lines spills its hashes to disk partitions (16 bytes per line) and reads its lines twice")
+      ->check(CLI::Range(std::uint64_t{4096}, UINT64_MAX));
   app.add_option("--shuffle-seed", shuffle_seed, "shuffle each language's lines with this seed");
   app.add_option("--max-bad-fraction", options.max_bad_fraction,
                  "fail a language when more than this fraction of its lines is rejected (default 0.01)")

@@ -67,6 +67,20 @@ bool HashSet128::insert(Hash128 hash) {
   }
 }
 
+namespace {
+std::uint64_t slots_for(std::uint64_t n) {  // load <= 1/2, a power of two, at least 1024
+  std::uint64_t slots = 1024;
+  while (slots < 2 * n) slots *= 2;
+  return slots;
+}
+}  // namespace
+
+void HashSet128::reserve(std::size_t n) {
+  if (slots_for(n) > slots_.size()) rehash(slots_for(n));
+}
+
+std::uint64_t HashSet128::memory_for(std::uint64_t n) { return slots_for(n) * sizeof(Hash128); }
+
 void HashSet128::rehash(std::size_t slot_count) {
   std::vector<Hash128> old;
   old.swap(slots_);

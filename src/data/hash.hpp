@@ -35,6 +35,10 @@ class HashSet128 {
  public:
   // True when the hash was not there before (and is now).
   bool insert(Hash128 hash);
+  // Sizes the table for n distinct hashes at once (no doubling on the way there).
+  void reserve(std::size_t n);
+  // Bytes the table takes once it holds n distinct hashes.
+  static std::uint64_t memory_for(std::uint64_t n);
   std::size_t size() const { return size_; }
   std::size_t memory_bytes() const { return slots_.size() * sizeof(Hash128); }
   void clear();

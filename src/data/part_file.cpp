@@ -103,8 +103,8 @@ struct PartFile::Impl {
   void open() {
     if (final_path.has_parent_path()) fs::create_directories(final_path.parent_path());
     temp_path = temp_path_beside(final_path);
-    fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_DIRECT, 0644);
-    if (fd < 0 && errno == EINVAL) {  // the file system has no O_DIRECT
+    fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
+    if (fd < 0 && errno == EINVAL && direct) {  // the file system has no O_DIRECT
       direct = false;
       fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     }
@@ -164,9 +164,10 @@ struct PartFile::Impl {
   }
 };
 
-PartFile::PartFile(const fs::path& path, bool hash_in_background) : impl_(std::make_unique<Impl>()) {
+PartFile::PartFile(const fs::path& path, Options options) : impl_(std::make_unique<Impl>()) {
   impl_->final_path = path;
-  impl_->hash_in_background = hash_in_background;
+  impl_->hash_in_background = options.hash_in_background;
+  impl_->direct = options.direct;
   impl_->open();
 }
 

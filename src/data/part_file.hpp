@@ -25,9 +25,15 @@ struct PartRecord {
 
 class PartFile {
  public:
-  // hash_in_background: SHA-256 runs on the I/O thread too (a second core's work); otherwise on
-  // the caller's thread, so a rank stays on one core.
-  PartFile(const fs::path& path, bool hash_in_background);
+  struct Options {
+    // SHA-256 runs on the I/O thread too (a second core's work); otherwise on the caller's
+    // thread, so a rank stays on one core.
+    bool hash_in_background = false;
+    // Around the page cache (O_DIRECT). Off for files read back soon (.work pieces that a
+    // later step copies), which the cache then still holds.
+    bool direct = true;
+  };
+  PartFile(const fs::path& path, Options options);
   ~PartFile();
   PartFile(const PartFile&) = delete;
   PartFile& operator=(const PartFile&) = delete;

@@ -14,6 +14,7 @@
 #include "core/progress.hpp"
 #include "core/sha256.hpp"
 #include "core/text.hpp"
+#include "data/dedup.hpp"
 #include "data/hash.hpp"
 #include "data/line_reader.hpp"
 #include "data/mixture.hpp"
@@ -103,6 +104,10 @@ bool file_has_size(const fs::path& path, std::uint64_t bytes) {
   return !ec && size == bytes;
 }
 
+PartFile::Options part_file_options(const ShardOptions& options) {
+  return PartFile::Options{.hash_in_background = options.threads > 1, .direct = true};
+}
+
 json part_json(const std::string& name, bool validation, const PartRecord& record) {
   return json{{"file", name},
               {"split", validation ? "validation" : "train"},
@@ -116,15 +121,15 @@ json part_json(const std::string& name, bool validation, const PartRecord& recor
 // Kept lines of one chunk, cut into .work pieces of at most max_shard_bytes.
 class PieceWriter {
  public:
-  PieceWriter(fs::path work, std::string stem, std::uint64_t max_bytes, bool hash_in_background)
-      : work_(std::move(work)), stem_(std::move(stem)), max_bytes_(max_bytes), hash_in_background_(hash_in_background) {}
+  PieceWriter(fs::path work, std::string stem, std::uint64_t max_bytes, PartFile::Options file_options)
+      : work_(std::move(work)), stem_(std::move(stem)), max_bytes_(max_bytes), file_options_(file_options) {}
 
   void add(std::string_view line, bool validation) {
     std::uint64_t size = line.size() + 1;
     if (current_ && current_->bytes() + size > max_bytes_) close();
     if (!current_) {
       current_name_ = fmt::format("{}.p{:03}.jsonl", stem_, pieces_.size());
-      current_ = std::make_unique<PartFile>(work_ / current_name_, hash_in_background_);
+      current_ = std::make_unique<PartFile>(work_ / current_name_, file_options_);
       record_ = json{{"file", current_name_}, {"validation_samples", 0}, {"validation_bytes", 0}};
     }
     current_->write_line(line);
@@ -151,7 +156,7 @@ class PieceWriter {
   fs::path work_;
   std::string stem_;
   std::uint64_t max_bytes_;
-  bool hash_in_background_;
+  PartFile::Options file_options_;
   std::unique_ptr<PartFile> current_;
   std::string current_name_;
   json record_;
@@ -206,11 +211,11 @@ std::vector<std::vector<json>> load_chunk_markers(const ShardOptions& options, c
 // Writes lines into parts of at most max_bytes, greedily, in the order they come.
 class PartSink {
  public:
-  PartSink(fs::path dir, bool validation, std::uint64_t max_bytes, bool hash_in_background)
-      : dir_(std::move(dir)), validation_(validation), max_bytes_(max_bytes), hash_in_background_(hash_in_background) {}
+  PartSink(fs::path dir, bool validation, std::uint64_t max_bytes, PartFile::Options file_options)
+      : dir_(std::move(dir)), validation_(validation), max_bytes_(max_bytes), file_options_(file_options) {}
   void add(std::string_view line) {
     if (current_ && current_->bytes() + line.size() + 1 > max_bytes_) close();
-    if (!current_) current_ = std::make_unique<PartFile>(dir_ / part_name(validation_, parts_.size()), hash_in_background_);
+    if (!current_) current_ = std::make_unique<PartFile>(dir_ / part_name(validation_, parts_.size()), file_options_);
     current_->write_line(line);
   }
   json finish() {
@@ -227,7 +232,7 @@ class PartSink {
   fs::path dir_;
   bool validation_;
   std::uint64_t max_bytes_;
-  bool hash_in_background_;
+  PartFile::Options file_options_;
   std::unique_ptr<PartFile> current_;
   json parts_ = json::array();
 };
@@ -289,6 +294,23 @@ class BucketShuffler {
   std::vector<std::FILE*> buckets_;
 };
 
+// Every kept line of a language in canonical order (from the .work pieces): fn(file, line).
+// The line is followed by LineReader::kPadding readable bytes.
+template <typename Fn>
+void for_each_kept_line(const ShardOptions& options, const LanguageInput& input,
+                        const std::vector<std::vector<json>>& markers, Progress& progress, Fn&& fn) {
+  fs::path work = work_dir(options, input);
+  for (std::size_t f = 0; f < input.files.size(); ++f)
+    for (const json& marker : markers[f])
+      for (const json& piece : marker["pieces"]) {
+        LineReader reader(work / piece["file"].get<std::string>(), 0, UINT64_MAX, options.max_shard_bytes);
+        Line line;
+        while (reader.next(line)) fn(f, line.bytes);
+        progress.add(piece["bytes"].get<std::uint64_t>());
+      }
+  progress.finish();
+}
+
 void run_sequential_pass(const ShardOptions& options, const LanguageInput& input) {
   fs::path work = work_dir(options, input);
   fs::path marker_path = work / "sequential.json";
@@ -307,53 +329,58 @@ void run_sequential_pass(const ShardOptions& options, const LanguageInput& input
         split_bytes[0] += piece["bytes"].get<std::uint64_t>() - piece["validation_bytes"].get<std::uint64_t>();
       }
 
-  PartSink sinks[2] = {PartSink(language_dir(options, input), false, options.max_shard_bytes, options.threads > 1),
-                       PartSink(language_dir(options, input), true, options.max_shard_bytes, options.threads > 1)};
+  PartSink sinks[2] = {PartSink(language_dir(options, input), false, options.max_shard_bytes, part_file_options(options)),
+                       PartSink(language_dir(options, input), true, options.max_shard_bytes, part_file_options(options))};
   std::unique_ptr<BucketShuffler> shufflers[2];
   if (options.shuffle_seed) {
     for (int split = 0; split < 2; ++split)
       shufflers[split] = std::make_unique<BucketShuffler>(work, split ? "validation" : "train", *options.shuffle_seed + split,
                                                           split_bytes[split], options.shuffle_bucket_bytes);
   }
-  HashSet128 seen;
+  std::uint64_t kept_lines = 0;
+  for (const auto& file_markers : markers)
+    for (const json& marker : file_markers)
+      for (const json& piece : marker["pieces"]) kept_lines += piece["samples"].get<std::uint64_t>();
+  std::unique_ptr<Deduplicator> dedup;
+  if (options.dedup) {
+    dedup = std::make_unique<Deduplicator>(work / "dedup", kept_lines, options.dedup_memory);
+    if (dedup->spills()) {
+      Progress progress(input.language + " dedup hashes", split_bytes[0] + split_bytes[1], Progress::Unit::bytes);
+      for_each_kept_line(options, input, markers, progress, [&](std::size_t, std::string_view line) { dedup->record(line); });
+      dedup->prepare();
+    }
+  }
   std::map<std::string, std::uint64_t> per_group;
-  json duplicates = json::object(), capped = json::object();
+  std::vector<std::uint64_t> file_duplicates(input.files.size(), 0), file_capped(input.files.size(), 0);
   LineValidator validator;
   Progress progress(input.language + " dedup/cap/shuffle", split_bytes[0] + split_bytes[1], Progress::Unit::bytes);
-  for (std::size_t f = 0; f < input.files.size(); ++f) {
-    std::uint64_t file_duplicates = 0, file_capped = 0;
-    for (const json& marker : markers[f]) {
-      for (const json& piece : marker["pieces"]) {
-        LineReader reader(work / piece["file"].get<std::string>(), 0, UINT64_MAX, options.max_shard_bytes);
-        Line line;
-        while (reader.next(line)) {
-          if (options.dedup && !seen.insert(hash128(line.bytes))) {
-            ++file_duplicates;
-            continue;
-          }
-          if (options.max_per_prompt > 0 &&
-              ++per_group[validator.prompt_group(line.bytes, input.files[f].name, true)] > options.max_per_prompt) {
-            ++file_capped;
-            continue;
-          }
-          int split = in_validation_split(line.bytes, options.validation_fraction) ? 1 : 0;
-          if (shufflers[split]) {
-            shufflers[split]->add(line.bytes);
-          } else {
-            sinks[split].add(line.bytes);
-          }
-        }
-        progress.add(piece["bytes"].get<std::uint64_t>());
-      }
+  for_each_kept_line(options, input, markers, progress, [&](std::size_t f, std::string_view line) {
+    if (dedup && !dedup->first_occurrence(line)) {
+      ++file_duplicates[f];
+      return;
     }
-    duplicates[input.files[f].name] = file_duplicates;
-    capped[input.files[f].name] = file_capped;
+    if (options.max_per_prompt > 0 &&
+        ++per_group[validator.prompt_group(line, input.files[f].name, true)] > options.max_per_prompt) {
+      ++file_capped[f];
+      return;
+    }
+    int split = in_validation_split(line, options.validation_fraction) ? 1 : 0;
+    if (shufflers[split]) {
+      shufflers[split]->add(line);
+    } else {
+      sinks[split].add(line);
+    }
+  });
+  json duplicates = json::object(), capped = json::object();
+  for (std::size_t f = 0; f < input.files.size(); ++f) {
+    duplicates[input.files[f].name] = file_duplicates[f];
+    capped[input.files[f].name] = file_capped[f];
   }
-  progress.finish();
-  if (options.dedup)
-    log::info("{}: {} distinct lines, de-duplication table {}", input.language, seen.size(),
-              format_bytes(static_cast<double>(seen.memory_bytes())));
-  seen.clear();
+  if (dedup)
+    log::info("{}: {} distinct lines, de-duplication table {}{}", input.language, dedup->distinct(),
+              format_bytes(static_cast<double>(dedup->peak_table_bytes())),
+              dedup->spills() ? fmt::format(" (largest of {} partitions on disk)", dedup->partitions()) : "");
+  dedup.reset();
   json parts = json::array();
   for (int split = 0; split < 2; ++split) {
     if (shufflers[split]) shufflers[split]->drain_into(sinks[split]);
@@ -476,7 +503,10 @@ std::uint64_t run_chunk(const ShardOptions& options, const LanguageInput& input,
     return 0;
 
   std::string stem = chunk_stem(file, task.chunk);
-  PieceWriter pieces(work, stem, options.max_shard_bytes, options.threads > 1);
+  PartFile::Options piece_options = part_file_options(options);
+  // A piece becomes a part by rename only on this path (run_part); otherwise it is read back.
+  piece_options.direct = !options.sequential_language_pass() && options.validation_fraction <= 0;
+  PieceWriter pieces(work, stem, options.max_shard_bytes, piece_options);
   AtomicFile rejects(work / (stem + ".rejects.tsv"));
   LineValidator validator;
   BatchValidator batch;
@@ -593,7 +623,7 @@ void run_part(const ShardOptions& options, const LanguageInput& input, const Par
     write_json_atomic(marker_path, json{{"options", output_options_json(options)}, {"pieces", task.pieces}, {"part", part}});
     return;
   }
-  PartFile out(out_path, options.threads > 1);
+  PartFile out(out_path, part_file_options(options));
   for (const std::string& piece : task.pieces) {
     if (options.validation_fraction <= 0) {
       copy_piece(work / piece, out);

@@ -38,6 +38,9 @@ struct ShardOptions {
   double max_bad_fraction = 0.01;
   std::uint64_t shuffle_bucket_bytes = std::uint64_t{64} << 20;
   std::map<std::string, double> upsample;
+  // --dedup's table may use this much; beyond, hashes spill to disk partitions (dedup.hpp).
+  // Not part of the output's identity: the result is the same either way.
+  std::uint64_t dedup_memory = std::uint64_t{1} << 30;
   int threads = 1;  // 2: SHA-256 of parts on the I/O thread, overlapping validation (a 2nd core)
 
   bool sequential_language_pass() const { return dedup || shuffle_seed.has_value() || max_per_prompt > 0; }

@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <regex>
+#include <set>
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
@@ -20,6 +21,7 @@
 #include "data/hash.hpp"
 #include "data/line_reader.hpp"
 #include "data/mixture.hpp"
+#include "data/part_file.hpp"
 #include "data/validate.hpp"
 
 using namespace xmtf;
@@ -280,6 +282,47 @@ TEST(LineReader, GiantLineOverDefaultLimitIsSkippedNotLoaded) {
   fs::remove_all(dir);
 }
 
+// ------------------------------------------------------------------ part files
+
+// Lines crossing 4 MiB block edges, a tail that is not a multiple of the O_DIRECT alignment, both
+// hashing modes: the file, its size and its SHA-256 (OpenSSL over the expected bytes) must match;
+// an uncommitted file leaves nothing behind.
+TEST(PartFile, WritesExactBytesAndHashAcrossBlocks) {
+  fs::path dir = fresh_temp_dir("partfile");
+  std::mt19937 random(3);
+  for (int mode = 0; mode < 3; ++mode) {
+    std::string expected;
+    fs::path path = dir / fmt::format("part-{}.jsonl", mode);
+    {
+      PartFile part(path, PartFile::Options{.hash_in_background = mode == 1, .direct = mode < 2});
+      std::uint64_t lines = 0;
+      while (expected.size() < PartFile::kBlockBytes * 2 + 12345) {
+        std::string line(static_cast<std::size_t>(random() % 70000), static_cast<char>('a' + lines % 26));
+        part.write_line(line);
+        expected += line + "\n";
+        ++lines;
+      }
+      part.write_block("{\"x\": 1}\n{\"y\": 2}\n", 2);
+      expected += "{\"x\": 1}\n{\"y\": 2}\n";
+      EXPECT_FALSE(fs::exists(path)) << "visible only after commit";
+      PartRecord record = part.commit();
+      EXPECT_EQ(record.samples, lines + 2);
+      EXPECT_EQ(record.bytes, expected.size());
+      EXPECT_EQ(record.sha256, sha256_hex(expected));
+    }
+    EXPECT_EQ(read_file(path), expected);
+  }
+  {
+    PartFile abandoned(dir / "abandoned.jsonl", PartFile::Options{.hash_in_background = true});
+    abandoned.write_line(std::string(5 << 20, 'z'));
+  }
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) names.push_back(entry.path().filename().string());
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"part-0.jsonl", "part-1.jsonl", "part-2.jsonl"}));
+  fs::remove_all(dir);
+}
+
 // ------------------------------------------------------------------ hashing
 
 TEST(Hash, SetKeepsFirstOccurrencesOnlyAndGrows) {
@@ -431,6 +474,62 @@ TEST(XmtfShard, DedupKeepsFirstOccurrences) {
                                   (kData / "bad_input").string(), out.string())), 0);
   expect_matches_golden(out, golden()["bad_input"], true);
   fs::remove_all(out);
+}
+
+// Past --dedup-memory the hashes spill to disk partitions: same output, byte for byte, as the
+// in-memory table (and the golden counts of the independent Python count).
+TEST(XmtfShard, DedupSpilledToDiskMatchesInMemory) {
+  fs::path spilled = fresh_temp_dir("dedup-spill");
+  ASSERT_EQ(run_shard(fmt::format("--input {} --output {} --max-bad-fraction 0.5 --dedup --dedup-memory 4096 --chunk-bytes 2000",
+                                  (kData / "bad_input").string(), spilled.string())),
+            0);
+  expect_matches_golden(spilled, golden()["bad_input"], true);
+  // Many duplicates, within and across files: every sample line twice or three times.
+  fs::path input = fresh_temp_dir("dedup-input");
+  fs::create_directories(input / "xx");
+  std::vector<std::string> all;
+  for (const char* language : {"et", "sw", "zh"})
+    for (const auto& entry : fs::directory_iterator(kData / "samples" / language))
+      for (const std::string& line : lines_of(read_file(entry.path()))) all.push_back(line);
+  std::mt19937 random(5);
+  std::string a, b;
+  std::vector<std::string> canonical_a, canonical_b;
+  for (std::size_t i = 0; i < all.size(); ++i) {
+    (i % 2 ? canonical_a : canonical_b).push_back(all[i]);
+    canonical_a.push_back(all[random() % all.size()]);
+    if (i % 3 == 0) canonical_b.push_back(all[i]);
+  }
+  for (const std::string& line : canonical_a) a += line + "\n";
+  for (const std::string& line : canonical_b) b += line + "\n";
+  write_file_atomic(input / "xx" / "a.jsonl", a);
+  write_file_atomic(input / "xx" / "b.jsonl", b);
+  std::set<std::string> seen;
+  std::string expected;  // first occurrences in canonical order (a.jsonl, then b.jsonl)
+  for (const auto* lines : {&canonical_a, &canonical_b})
+    for (const std::string& line : *lines)
+      if (seen.insert(line).second) expected += line + "\n";
+
+  fs::path memory = fresh_temp_dir("dedup-memory");
+  std::string options = "--dedup --max-shard-bytes 200000";
+  ASSERT_EQ(run_shard(fmt::format("--input {} --output {} {}", input.string(), memory.string(), options)), 0);
+  EXPECT_EQ(concatenated_parts(memory / "xx", "train"), expected);
+  std::string command = fmt::format("{} --input {} --output {} {} --dedup-memory 4096 --log-level info 2>&1", kShard.string(),
+                                    input.string(), spilled.string(), options);
+  std::string log;
+  {
+    std::FILE* pipe = ::popen(command.c_str(), "r");
+    ASSERT_NE(pipe, nullptr);
+    char buffer[4096];
+    while (std::fgets(buffer, sizeof buffer, pipe)) log += buffer;
+    ASSERT_EQ(::pclose(pipe), 0) << log;
+  }
+  EXPECT_NE(log.find("spills to disk"), std::string::npos) << log;
+  json in_memory = load_json(memory / "xx" / "index.json"), on_disk = load_json(spilled / "xx" / "index.json");
+  EXPECT_EQ(in_memory["parts"], on_disk["parts"]);
+  EXPECT_EQ(in_memory["totals"], on_disk["totals"]);
+  EXPECT_EQ(on_disk["totals"]["duplicates"], canonical_a.size() + canonical_b.size() - seen.size());
+  EXPECT_FALSE(fs::exists(spilled / "xx" / ".work")) << "partitions removed";
+  for (const fs::path& dir : {input, memory, spilled}) fs::remove_all(dir);
 }
 
 TEST(XmtfShard, ShuffleSplitAndCapAreDeterministicPermutations) {
