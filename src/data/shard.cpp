@@ -503,10 +503,7 @@ std::uint64_t run_chunk(const ShardOptions& options, const LanguageInput& input,
     return 0;
 
   std::string stem = chunk_stem(file, task.chunk);
-  PartFile::Options piece_options = part_file_options(options);
-  // A piece becomes a part by rename only on this path (run_part); otherwise it is read back.
-  piece_options.direct = !options.sequential_language_pass() && options.validation_fraction <= 0;
-  PieceWriter pieces(work, stem, options.max_shard_bytes, piece_options);
+  PieceWriter pieces(work, stem, options.max_shard_bytes, part_file_options(options));
   AtomicFile rejects(work / (stem + ".rejects.tsv"));
   LineValidator validator;
   BatchValidator batch;
