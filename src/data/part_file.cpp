@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <condition_variable>
+#include <deque>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -35,11 +36,12 @@ struct AlignedBlock {
   std::size_t size = 0;
 };
 
-// One background thread running one job at a time: the caller hands a job over and only waits
-// when it hands over the next one (double buffering).
+// One background thread running jobs in the order given. The caller waits only when
+// `max_pending` jobs are queued or running (then each block buffer is free again by the time it is
+// refilled), so a slow moment of the disk does not stall validation.
 class Worker {
  public:
-  Worker() : thread_([this] { loop(); }) {}
+  explicit Worker(std::size_t max_pending) : max_pending_(max_pending), thread_([this] { loop(); }) {}
   ~Worker() {
     {
       std::lock_guard lock(mutex_);
@@ -49,39 +51,54 @@ class Worker {
     thread_.join();
   }
   void run(std::function<void()> job) {
-    wait();
-    std::lock_guard lock(mutex_);
-    job_ = std::move(job);
+    std::unique_lock lock(mutex_);
+    done_.wait(lock, [this] { return jobs_.size() < max_pending_ || error_; });
+    rethrow_error();
+    jobs_.push_back(std::move(job));
     wake_.notify_all();
   }
-  // Waits for the job in flight; rethrows what it threw.
+  // Waits for every job given so far; rethrows what one threw.
   void wait() {
     std::unique_lock lock(mutex_);
-    done_.wait(lock, [this] { return !job_; });
-    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+    done_.wait(lock, [this] { return jobs_.empty(); });
+    rethrow_error();
   }
 
  private:
+  void rethrow_error() {
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
+  }
   void loop() {
     std::unique_lock lock(mutex_);
     while (true) {
-      wake_.wait(lock, [this] { return stopping_ || job_; });
-      if (!job_) return;  // stopping, nothing left
+      wake_.wait(lock, [this] { return stopping_ || !jobs_.empty(); });
+      if (jobs_.empty()) return;  // stopping, nothing left
+      std::function<void()>& job = jobs_.front();  // stays valid while the caller appends
+      bool skip = failed_;                         // after a failure the rest are dropped
       lock.unlock();
-      try {
-        job_();
-      } catch (...) {
-        error_ = std::current_exception();
+      std::exception_ptr thrown;
+      if (!skip) {
+        try {
+          job();
+        } catch (...) {
+          thrown = std::current_exception();
+        }
       }
       lock.lock();
-      job_ = nullptr;
+      if (thrown) {
+        error_ = thrown;
+        failed_ = true;
+      }
+      jobs_.pop_front();
       done_.notify_all();
     }
   }
+  std::size_t max_pending_;
   std::mutex mutex_;
   std::condition_variable wake_, done_;
-  std::function<void()> job_;
-  std::exception_ptr error_;
+  std::deque<std::function<void()>> jobs_;  // front: running
+  std::exception_ptr error_;  // the first failure, until rethrown to the caller
+  bool failed_ = false;
   bool stopping_ = false;
   std::thread thread_;  // last: started once the members it uses exist
 };
@@ -96,9 +113,12 @@ struct PartFile::Impl {
   bool committed = false;
   std::uint64_t offset = 0;  // file bytes written (always whole blocks before commit)
   Sha256 sha;
-  AlignedBlock blocks[2];
-  int filling = 0;  // blocks[filling] fills; the other may be in flight
-  Worker io;        // after the members its jobs use
+  // blocks[filling] fills while the others wait for, or go to, the disk: with kBlocks - 1 jobs
+  // at most in flight, the block about to fill is always free.
+  static constexpr std::size_t kBlocks = 4;
+  AlignedBlock blocks[kBlocks];
+  std::size_t filling = 0;
+  Worker io{kBlocks - 1};  // after the members its jobs use
 
   void open() {
     if (final_path.has_parent_path()) fs::create_directories(final_path.parent_path());
@@ -144,8 +164,7 @@ struct PartFile::Impl {
       if (hash_in_background) sha.update(block.data, block.size);
       write_at(block.data, block.size, at);
     });
-    // run() returned only after the previous job, which used the other block, was done.
-    filling = 1 - filling;
+    filling = (filling + 1) % kBlocks;
     blocks[filling].size = 0;
   }
 

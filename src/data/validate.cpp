@@ -116,20 +116,16 @@ namespace {
 constexpr std::size_t kMinWindow = std::size_t{16} << 10;
 constexpr std::size_t kMaxWindow = std::size_t{4} << 20;
 
-// The lines of `text` that fit in about `window` bytes: up to the last '\n' inside the window,
-// or through the first '\n' when a single line is longer. Empty when no line is complete.
+// The whole lines of `text` within `window` bytes; else the first line alone when it is within
+// kMaxWindow (so the batch parser never grows past kMaxWindow: longer lines take the slow path).
+// Empty when there is no such line.
 std::string_view batch_of(std::string_view text, std::size_t window) {
-  if (text.size() > window) {
-    const void* last = ::memrchr(text.data(), '\n', window);
-    if (last != nullptr) return text.substr(0, static_cast<std::size_t>(static_cast<const char*>(last) - text.data()) + 1);
-  }
-  const void* first = std::memchr(text.data(), '\n', text.size());
-  if (first == nullptr) return {};
-  if (text.size() <= window) {
-    const void* last = ::memrchr(text.data(), '\n', text.size());
-    return text.substr(0, static_cast<std::size_t>(static_cast<const char*>(last) - text.data()) + 1);
-  }
-  return text.substr(0, static_cast<std::size_t>(static_cast<const char*>(first) - text.data()) + 1);
+  auto through = [&](const void* newline) {
+    return text.substr(0, static_cast<std::size_t>(static_cast<const char*>(newline) - text.data()) + 1);
+  };
+  if (const void* last = ::memrchr(text.data(), '\n', std::min(text.size(), window))) return through(last);
+  if (const void* first = std::memchr(text.data(), '\n', std::min(text.size(), kMaxWindow))) return through(first);
+  return {};
 }
 }  // namespace
 
@@ -147,8 +143,7 @@ std::size_t BatchValidator::count_valid_prefix(std::string_view text, std::uint6
   if (batch.empty()) return 0;
   // One stage-1 pass over the whole batch; documents then come one by one.
   simdjson::dom::document_stream stream;
-  std::size_t batch_size = std::max(batch.size(), kMaxWindow);
-  if (impl_->parser.parse_many(batch.data(), batch.size(), batch_size).get(stream) != simdjson::SUCCESS) return 0;
+  if (impl_->parser.parse_many(batch.data(), batch.size(), kMaxWindow).get(stream) != simdjson::SUCCESS) return 0;
   std::size_t vouched = 0, line_start = 0;
   bool clean = true;
   for (auto it = stream.begin(); it != stream.end(); ++it) {
@@ -170,7 +165,6 @@ std::size_t BatchValidator::count_valid_prefix(std::string_view text, std::uint6
   if (line_start != batch.size()) clean = false;
   // Bad lines are rare; where they are not, smaller batches keep re-parsing cheap.
   impl_->window = clean ? std::min(impl_->window * 2, kMaxWindow) : std::max(impl_->window / 4, kMinWindow);
-  if (impl_->parser.capacity() > 2 * kMaxWindow) impl_->parser = simdjson::dom::parser{};
   return vouched;
 }
 

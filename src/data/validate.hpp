@@ -52,7 +52,8 @@ class BatchValidator {
 
   // How many leading lines of `text` are vouched for. `text` is lines, each ending in '\n' (an
   // unfinished last line is ignored), followed by 64 readable bytes (LineReader::kPadding). Only
-  // lines of at most max_line_bytes (without '\n') are vouched for. Looks at a window of about
+  // lines of at most max_line_bytes (without '\n') and at most 4 MiB are vouched for (the
+  // parser's memory stays bounded; longer lines take the slow path). Looks at a window of about
   // window() bytes: it shrinks after a batch with a bad line (so mostly-bad input does not pay a
   // whole pass per line) and grows back after clean ones.
   std::size_t count_valid_prefix(std::string_view text, std::uint64_t max_line_bytes);
