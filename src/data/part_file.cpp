@@ -28,11 +28,17 @@ constexpr std::size_t kAlignment = 4096;
 // (glibc keeps freed blocks of this size in its heap, which grew peak RSS by 40 MB, measured).
 struct AlignedBlock {
   AlignedBlock() {
-    void* mapped = ::mmap(nullptr, PartFile::kBlockBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    // Over-map to start on a 2 MiB boundary, so the block can be two huge pages: the kernel
+    // then pins 2 pages per O_DIRECT write instead of 1024.
+    constexpr std::size_t kHuge = std::size_t{2} << 20;
+    void* mapped = ::mmap(nullptr, PartFile::kBlockBytes + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mapped == MAP_FAILED) fail("out of memory for a {} byte write block", PartFile::kBlockBytes);
-    data = static_cast<char*>(mapped);
+    mapping = static_cast<char*>(mapped);
+    data = reinterpret_cast<char*>((reinterpret_cast<std::uintptr_t>(mapping) + kHuge - 1) & ~(kHuge - 1));
+    ::madvise(data, PartFile::kBlockBytes, MADV_HUGEPAGE);  // a hint; fine if refused
   }
-  ~AlignedBlock() { ::munmap(data, PartFile::kBlockBytes); }
+  ~AlignedBlock() { ::munmap(mapping, PartFile::kBlockBytes + (std::size_t{2} << 20)); }
+  char* mapping = nullptr;
   AlignedBlock(const AlignedBlock&) = delete;
   AlignedBlock& operator=(const AlignedBlock&) = delete;
   char* data = nullptr;
