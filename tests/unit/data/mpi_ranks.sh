@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # xmtf-shard under mpiexec: the output must be byte-identical with 1, 2 and 3 ranks (plain and
-# with every option), a rerun must change nothing, and a run killed half-way must finish on
+# with every option; 1 or 2 threads per rank; --dedup in memory or spilled), a rerun must change nothing, and a run killed half-way must finish on
 # rerun with the same output.
 # Usage: mpi_ranks.sh MPIEXEC XMTF_SHARD TEST_DATA_XP3 WORK_DIR
 set -euo pipefail
@@ -20,7 +20,13 @@ snapshot() { (cd "$1" && find . -type f ! -name '.index.lock' -printf '%P %s %T@
 
 for options in "" "--dedup --shuffle-seed 5 --validation-fraction 0.2 --max-per-prompt 150 --upsample zh=2"; do
   for ranks in 1 2 3; do
-    run "$ranks" "$work/out$ranks" $options
+    # Nor may threads per rank or a --dedup table spilled to disk change a byte.
+    case $ranks in
+      1) extra="--threads 1" ;;
+      2) extra="--threads 2" ;;
+      3) extra=$([[ "$options" == *--dedup* ]] && echo "--dedup-memory 4096" || true) ;;
+    esac
+    run "$ranks" "$work/out$ranks" $options $extra
   done
   for ranks in 2 3; do
     diff -r "$work/out1" "$work/out$ranks" > /dev/null || fail "1 rank and $ranks ranks differ (options: '$options')"
