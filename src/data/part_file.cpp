@@ -135,6 +135,7 @@ struct PartFile::Impl {
     fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | (direct ? O_DIRECT : 0), 0644);
     if (fd < 0 && errno == EINVAL && direct) {  // the file system has no O_DIRECT
       direct = false;
+      ::unlink(temp_path.c_str());  // some (ramfs) create the file before refusing; the name is ours
       fd = ::open(temp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     }
     if (fd < 0) fail("cannot create {}: {}", temp_path.string(), errno_text(errno));

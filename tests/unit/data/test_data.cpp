@@ -323,6 +323,21 @@ TEST(PartFile, WritesExactBytesAndHashAcrossBlocks) {
   fs::remove_all(dir);
 }
 
+// ramfs refuses O_DIRECT (and creates the file before saying so): parts must then go through
+// the page cache with the same bytes. Needs a private mount namespace (`unshare -rm`), else skipped.
+TEST(XmtfShard, FileSystemWithoutODirectGetsTheSameOutput) {
+  if (std::system("unshare -rm true > /dev/null 2>&1") != 0) GTEST_SKIP() << "no private mount namespace here";
+  fs::path work = fresh_temp_dir("ramfs"), mountpoint = work / "ramfs", reference = work / "reference";
+  fs::create_directories(mountpoint);
+  std::string options = fmt::format("--input {} --max-shard-bytes 20000", (kData / "samples").string());
+  std::string inside = fmt::format("mount -t ramfs ramfs {0} && {1} {2} --output {0}/out --log-level warn && cp -r {0}/out {3}/copied",
+                                   mountpoint.string(), kShard.string(), options, work.string());
+  ASSERT_EQ(std::system(fmt::format("unshare -rm sh -c {}", shell_quote(inside)).c_str()), 0);
+  ASSERT_EQ(run_shard(fmt::format("{} --output {}", options, reference.string())), 0);
+  ASSERT_EQ(std::system(fmt::format("diff -r {} {}", (work / "copied").string(), reference.string()).c_str()), 0);
+  fs::remove_all(work);
+}
+
 // ------------------------------------------------------------------ hashing
 
 TEST(Hash, SetKeepsFirstOccurrencesOnlyAndGrows) {
