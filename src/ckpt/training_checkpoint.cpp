@@ -95,8 +95,8 @@ std::optional<fs::path> latest_checkpoint(const fs::path& root) {
   return folder;
 }
 
-TrainingState load_training_checkpoint(const fs::path& folder, const models::ParameterLayout& layout,
-                                       const TrainingBuffers& buffers) {
+namespace {
+Json read_state(const fs::path& folder) {
   const fs::path state_path = folder / "state.json";
   if (!fs::exists(state_path)) fail("{}: not a checkpoint (no state.json)", folder.string());
   Json object;
@@ -106,15 +106,32 @@ TrainingState load_training_checkpoint(const fs::path& folder, const models::Par
     fail("{}: corrupt: {}", state_path.string(), e.what());
   }
   if (object.value("format", "") != "xmtf-training-checkpoint") fail("{}: not an xmtf training checkpoint", state_path.string());
-  for (const char* file : {"model.safetensors", "optimizer.safetensors", "config.json"}) {
+  return object;
+}
+
+void verify_files(const fs::path& folder, const Json& state, const std::vector<std::string>& files) {
+  for (const std::string& file : files) {
     const fs::path path = folder / file;
     if (!fs::exists(path)) fail("{}: missing", path.string());
-    const std::string expected = object["sha256"].value(file, "");
+    const std::string expected = state["sha256"].value(file, "");
     const std::string actual = sha256_file(path);
     if (actual != expected) {
       fail("{}: checksum mismatch (sha256 {} but state.json records {}): the checkpoint is corrupt", path.string(), actual, expected);
     }
   }
+}
+}  // namespace
+
+bool is_training_checkpoint(const fs::path& folder) { return fs::exists(folder / "state.json"); }
+
+void verify_checkpoint_files(const fs::path& folder, const std::vector<std::string>& files) {
+  verify_files(folder, read_state(folder), files);
+}
+
+TrainingState load_training_checkpoint(const fs::path& folder, const models::ParameterLayout& layout,
+                                       const TrainingBuffers& buffers) {
+  const Json object = read_state(folder);
+  verify_files(folder, object, {"model.safetensors", "optimizer.safetensors", "config.json"});
   read_buffer(SafetensorsFile(folder / "model.safetensors"), layout, *buffers.params, "");
   SafetensorsFile optimizer(folder / "optimizer.safetensors");
   read_buffer(optimizer, layout, *buffers.exp_avg, "exp_avg.");

@@ -154,6 +154,18 @@ TEST_F(ScoreFiles, CheckpointRootResolvesToLatestStep) {
   EXPECT_THROW(resolve_model_folder(dir_ / "step-00000005" / "model.safetensors"), Error);
   fs::create_directories(dir_ / "empty");
   EXPECT_THROW(resolve_model_folder(dir_ / "empty"), Error);
+
+  // One flipped byte in the weights: refused, naming the file, before anything is scored.
+  fs::path weights = folder / "model.safetensors";
+  std::string bytes = read_file(weights);
+  bytes[bytes.size() - 3] ^= 0x01;
+  write_file_atomic(weights, bytes);
+  try {
+    load_model(folder);
+    FAIL() << "a corrupt checkpoint was loaded";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(weights.string() + ": checksum mismatch"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -161,7 +161,8 @@ TEST(BloomConfig, ReadsBloomz560mOldKeyNames) {
   EXPECT_EQ(config.eos_token_id, 2);
   // 559,214,592 parameters: bloom-560m's published count.
   std::int64_t n_parameters = 0;
-  for (const auto& spec : models::bloom_parameter_layout(config).tensors()) n_parameters += spec.numel;
+  const auto layout = models::bloom_parameter_layout(config);  // named: tensors() refers into it
+  for (const auto& spec : layout.tensors()) n_parameters += spec.numel;
   EXPECT_EQ(n_parameters, 559214592);
 }
 
