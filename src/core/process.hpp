@@ -17,6 +17,12 @@ struct ProcessOptions {
   std::string working_directory;
 };
 
+inline ProcessOptions with_timeout(double seconds) {
+  ProcessOptions options;
+  options.timeout_seconds = seconds;
+  return options;
+}
+
 struct ProcessResult {
   int exit_code = -1;  // 128 + signal when killed by a signal, 127 when it could not start
   std::string out;

@@ -157,7 +157,7 @@ std::vector<NodeShape> partition_nodes(const std::string& partition) {
   if (find_executable("sinfo", {}, {}).empty()) return {};
   std::vector<std::string> argv = {"sinfo", "-h", "-N", "-o", "%c %m %G"};
   if (!partition.empty()) argv.insert(argv.end(), {"-p", partition});
-  ProcessResult r = run_process(argv, {.timeout_seconds = 10});
+  ProcessResult r = run_process(argv, with_timeout(10));
   if (r.exit_code != 0) return {};
   std::vector<NodeShape> nodes;
   for (const auto& line : split(r.out, '\n')) {
@@ -211,7 +211,7 @@ void check_resources(const Manifest& m, const Stage& s, std::vector<std::string>
 // Typed stages pass their keys to the program as --options: each must be one the program's
 // --help lists, so a typo fails at plan time with a suggestion instead of inside a job.
 void check_options_against_help(const Stage& stage, const fs::path& executable, std::vector<std::string>& problems) {
-  ProcessResult help = run_process({executable.string(), "--help"}, {.timeout_seconds = 20});
+  ProcessResult help = run_process({executable.string(), "--help"}, with_timeout(20));
   if (help.exit_code != 0) return;  // a program without --help: SLURM's log will tell
   std::set<std::string> flags;
   static const std::regex flag_pattern("--([a-z0-9][a-z0-9-]*)");

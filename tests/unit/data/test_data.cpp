@@ -169,9 +169,10 @@ TEST(Validate, BatchFastPathOnlyVouchesForLinesTheCheckAccepts) {
     std::size_t limit = round % 5 == 4 ? 300 : std::size_t{64} << 20;
     text.append(LineReader::kPadding, '\0');
     std::size_t end = text.size() - LineReader::kPadding;
-    if (bad_share == 0.0 && limit > 1000)
+    if (bad_share == 0.0 && limit > 1000) {
       EXPECT_EQ(BatchValidator().count_valid_prefix(std::string_view(text.data(), end), limit), lines.size())
           << "a clean batch is vouched for whole";
+    }
     for (std::size_t i = 0; i < lines.size();) {
       std::size_t vouched = batch.count_valid_prefix(std::string_view(text.data() + starts[i], end - starts[i]), limit);
       ASSERT_LE(i + vouched, lines.size());
