@@ -1,18 +1,14 @@
 #pragma once
 // A part (or .work piece) being written: bytes, sample count and SHA-256 as they go, written to
-// a temporary name, fsync'd and renamed on commit() (removed if never committed).
-//
-// Why not stdio: buffered writes copy every byte into the page cache, and when the cache is full
-// the writing thread reclaims memory itself; on a busy node that cost 0.6-4 s of system time per
-// GiB (measured, see docs/data.md). Parts are written once and read later by another job, so
-// they go around the cache: whole 4 MiB blocks with O_DIRECT from a background I/O thread (it
-// waits for the disk, using next to no CPU) while the next block fills. File systems that refuse
-// O_DIRECT get the same blocks through the page cache.
+// a temporary name, fsync'd and renamed on commit() (removed if never committed). The bytes go
+// through core's BlockWriter: 4 MiB blocks, O_DIRECT where possible, from an I/O thread (why:
+// core/block_writer.hpp and docs/data.md).
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 
+#include "core/block_writer.hpp"
 #include "core/fs.hpp"
 
 namespace xmtf::data {
@@ -44,11 +40,10 @@ class PartFile {
   std::uint64_t bytes() const { return bytes_; }
   PartRecord commit();
 
-  static constexpr std::size_t kBlockBytes = std::size_t{4} << 20;
+  static constexpr std::size_t kBlockBytes = BlockWriter::kBlockBytes;
 
  private:
   struct Impl;
-  void append(std::string_view bytes);
   std::unique_ptr<Impl> impl_;
   std::uint64_t samples_ = 0;
   std::uint64_t bytes_ = 0;
