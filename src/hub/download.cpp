@@ -13,6 +13,7 @@
 #include <set>
 #include <thread>
 
+#include "core/block_writer.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
@@ -60,22 +61,23 @@ std::uint64_t download_sequential(HttpSession& session, const HubClient& client,
                                   Progress& progress) {
   const RemoteFile& file = request.file;
   fs::path incomplete = cache.incomplete_path(file.blob_name());
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> out_file(std::fopen(incomplete.c_str(), "ab"), std::fclose);
-  std::FILE* out = out_file.get();
-  if (!out) fail("cannot open {}: {}", incomplete.string(), errno_text(errno));
   std::uint64_t have = file_size_or_zero(incomplete);
   if (have > file.size) {  // not a prefix of this file: start over
-    if (::ftruncate(::fileno(out), 0) != 0) fail("cannot truncate {}", incomplete.string());
+    std::error_code ec;
+    fs::resize_file(incomplete, 0, ec);
+    if (ec) fail("cannot truncate {}: {}", incomplete.string(), ec.message());
     have = 0;
   }
   if (have > 0) log::info("{}: resuming at {} of {}", file.path, format_bytes(have), format_bytes(file.size));
-  // Hashed as it arrives, so verification costs no second read of the file.
+  // Hashed as it arrives (on the writer's I/O thread), so verification costs no second read.
   ContentHasher hasher(file);
   hasher.update_from_file(incomplete, have);
+  BlockWriter::Options writer_options;
+  writer_options.consume = [&hasher](std::string_view bytes) { hasher.update(bytes); };
+  auto writer = std::make_unique<BlockWriter>(incomplete, have, std::move(writer_options));
 
   std::uint64_t downloaded = 0;
   bool first_chunk = true;
-  bool write_failed = false;
   bool too_long = false;
   auto make_request = [&] {
     HttpRequest http = base_request(client, request.url);
@@ -83,15 +85,13 @@ std::uint64_t download_sequential(HttpSession& session, const HubClient& client,
     first_chunk = true;
     http.sink = [&](long status, std::string_view bytes) {
       if (first_chunk && status == 200 && have > 0) {  // the server ignored our Range
-        std::fflush(out);
-        if (::ftruncate(::fileno(out), 0) != 0) return !(write_failed = true);
+        writer->restart();
         have = 0;
         hasher.restart();
       }
       first_chunk = false;
       if (have + bytes.size() > file.size) return !(too_long = true);
-      if (std::fwrite(bytes.data(), 1, bytes.size(), out) != bytes.size()) return !(write_failed = true);
-      hasher.update(bytes);
+      writer->write(bytes);
       have += bytes.size();
       downloaded += bytes.size();
       progress.add(bytes.size());
@@ -106,13 +106,12 @@ std::uint64_t download_sequential(HttpSession& session, const HubClient& client,
   } else {
     response.status = 206;  // complete from an earlier run; only verification is left
   }
-  bool flushed = std::fflush(out) == 0 && ::fsync(::fileno(out)) == 0;
-  out_file.reset();
-  if (write_failed || !flushed) fail("cannot write {}: {}", incomplete.string(), errno_text(errno));
   if (too_long) {
+    writer.reset();
     remove_quietly(incomplete);
     fail("{}: the server sent more than the {} bytes the listing announced", file.path, file.size);
   }
+  writer->finish();  // the rest written, fsync'd; the hash has seen every byte
   bool range_already_complete = response.status == 416 && have == file.size;
   if (!response.ok() && !range_already_complete) throw Error(client.failure_message(response, request.context));
   install_if_verified(incomplete, cache.blob_path(file.blob_name()), request,
