@@ -36,8 +36,11 @@ resubmit: build
 cancel: build
 	$(XMTF) cancel $(if $(RUN),$(RUN),$(MANIFEST))
 
+# The C++ benchmarks, then the scripted ones (each generates ~1 GiB under /tmp; minutes).
 bench: build
 	@for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b; done
+	@echo "== bench/hub/bench_fetch.sh"; bash bench/hub/bench_fetch.sh $(BUILD)/bin
+	@echo "== bench/data/bench_shard.sh"; bash bench/data/bench_shard.sh $(BUILD)/bin/xmtf-shard
 
 clean:
 	rm -rf $(BUILD)
