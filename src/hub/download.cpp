@@ -134,10 +134,18 @@ PartPlan plan_parts(std::uint64_t size, int parallel_ranges) {
   return {part_bytes, static_cast<std::size_t>((size + part_bytes - 1) / part_bytes)};
 }
 
-std::set<std::size_t> read_done_parts(const fs::path& path) {
+// The done file starts with "part-bytes N": part numbers only mean something for the plan that
+// wrote them, and the plan depends on --jobs, which a rerun may change.
+std::string done_header(const PartPlan& plan) { return fmt::format("part-bytes {}", plan.part_bytes); }
+
+// The parts an earlier run finished with the same plan; empty for another plan (or none).
+std::set<std::size_t> read_done_parts(const fs::path& path, const PartPlan& plan) {
   std::set<std::size_t> done;
   std::ifstream in(path);
-  for (std::size_t part; in >> part;) done.insert(part);
+  std::string header;
+  if (!std::getline(in, header) || header != done_header(plan)) return done;
+  for (std::size_t part; in >> part;)
+    if (part < plan.n_parts) done.insert(part);
   return done;
 }
 
@@ -146,12 +154,14 @@ std::uint64_t download_parallel(const std::string& direct_url, const HubClient& 
   const RemoteFile& file = request.file;
   fs::path parts_path = cache.blob_path(file.blob_name() + ".xmtf-parts");
   fs::path done_path = cache.blob_path(file.blob_name() + ".xmtf-parts.done");
+  bool had_parts = fs::exists(parts_path);
   int fd = ::open(parts_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) fail("cannot open {}: {}", parts_path.string(), errno_text(errno));
   if (::ftruncate(fd, static_cast<off_t>(file.size)) != 0) fail("cannot size {}", parts_path.string());
 
   PartPlan plan = plan_parts(file.size, options.parallel_ranges);
-  std::set<std::size_t> done = read_done_parts(done_path);
+  std::set<std::size_t> done;
+  if (had_parts) done = read_done_parts(done_path, plan);
   std::vector<std::size_t> todo;
   for (std::size_t part = 0; part < plan.n_parts; ++part)
     if (!done.count(part)) todo.push_back(part);
@@ -164,8 +174,13 @@ std::uint64_t download_parallel(const std::string& direct_url, const HubClient& 
   std::string failure;
   std::vector<char> part_ready(plan.n_parts, 0);
   for (std::size_t part : done) part_ready[part] = 1;
-  std::FILE* done_file = std::fopen(done_path.c_str(), "a");
+  // Appended to when it holds this plan's parts, else started afresh with the header.
+  std::FILE* done_file = std::fopen(done_path.c_str(), done.empty() ? "w" : "a");
   if (!done_file) fail("cannot open {}: {}", done_path.string(), errno_text(errno));
+  if (done.empty()) {
+    std::fprintf(done_file, "%s\n", done_header(plan).c_str());
+    std::fflush(done_file);
+  }
 
   auto worker_loop = [&] {
     HttpSession session;

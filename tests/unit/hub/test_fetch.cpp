@@ -433,6 +433,44 @@ TEST_F(FetchTest, LargeFilesComeInParallelRangesAndSurviveACut) {
   EXPECT_EQ(count_files(model_folder() / "blobs"), 1);  // no parts file left behind
 }
 
+// An interrupted parallel download resumes part by part, but only with the part plan that wrote
+// it: the plan depends on --jobs, so a rerun with other --jobs must start the parts over instead
+// of trusting part numbers that now mean other bytes.
+TEST_F(FetchTest, ParallelPartsResumeOnlyUnderTheSamePlan) {
+  const std::string& content = model_.files[2].content;  // 600 KiB
+  std::string sha = sha256_of(content);
+  fs::path blobs = model_folder() / "blobs";
+  auto leave_interrupted_download = [&](std::size_t part_bytes, const std::string& header) {
+    fs::create_directories(blobs);
+    std::string parts(content.size(), '\0');
+    std::copy_n(content.begin(), 3 * part_bytes, parts.begin());  // parts 0, 1, 2 landed
+    write_file_atomic(blobs / (sha + ".xmtf-parts"), parts);
+    write_file_atomic(blobs / (sha + ".xmtf-parts.done"), header + "0\n1\n2\n");
+  };
+  auto cdn_range_requests = [&] {
+    int n = 0;
+    for (const auto& request : hub_.requests())
+      if (request.server == "cdn" && starts_with(request.range, "bytes=") && request.range != "bytes=0-0") ++n;
+    return n;
+  };
+  // --jobs 4 plans 64 KiB parts: 10 of them. The same plan resumes: 7 parts fetched.
+  leave_interrupted_download(65536, "part-bytes 65536\n");
+  RunResult same = run({"--repo", "org/tiny-model", "--include", "model.safetensors", "--jobs", "4", "--parallel-min-size", "0.1"});
+  ASSERT_EQ(same.exit_code, 0) << same.err;
+  expect_snapshot(model_folder(), model_, {"model.safetensors"});
+  EXPECT_EQ(cdn_range_requests(), 7);
+  EXPECT_NE(same.err.find("3 of 10 parts already here"), std::string::npos) << same.err;
+
+  // Parts left by --jobs 4, rerun with --jobs 2 (76,801-byte parts): all 8 parts fetched anew.
+  fs::remove_all(model_folder());
+  int before = cdn_range_requests();
+  leave_interrupted_download(65536, "part-bytes 65536\n");
+  RunResult other = run({"--repo", "org/tiny-model", "--include", "model.safetensors", "--jobs", "2", "--parallel-min-size", "0.1"});
+  ASSERT_EQ(other.exit_code, 0) << other.err;
+  expect_snapshot(model_folder(), model_, {"model.safetensors"});
+  EXPECT_EQ(cdn_range_requests() - before, 8);
+}
+
 TEST_F(FetchTest, ACorruptedParallelDownloadIsNotKept) {
   hub_.corrupt_always("model.safetensors");
   RunResult result = run({"--repo", "org/tiny-model", "--include", "model.safetensors", "--jobs", "4",
