@@ -2,6 +2,7 @@
 
 #include <fmt/ranges.h>
 
+#include "ckpt/training_checkpoint.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
@@ -10,6 +11,9 @@
 namespace xmtf::ckpt {
 
 void load_bloom_weights(const fs::path& file_or_folder, models::BloomModel& model) {
+  // A training checkpoint records the sha256 of its files: corrupt weights must not be used,
+  // whoever loads them (evaluation, or a trainer starting from them).
+  if (is_training_checkpoint(file_or_folder)) verify_checkpoint_files(file_or_folder, {"model.safetensors", "config.json"});
   SafetensorsCollection checkpoint(file_or_folder);
   std::size_t loaded = 0;
   for (const models::TensorSpec& spec : model.layout().tensors()) {

@@ -10,7 +10,9 @@
 namespace xmtf::ckpt {
 
 // Copies every parameter of `model` from the checkpoint at file_or_folder (converted to fp32).
-// Throws xmtf::Error naming the tensor on a missing tensor or a shape mismatch.
+// A training checkpoint folder (step-N/) is first checked against its recorded sha256.
+// Throws xmtf::Error naming the tensor on a missing tensor or a shape mismatch, or the file on a
+// checksum mismatch.
 void load_bloom_weights(const std::filesystem::path& file_or_folder, models::BloomModel& model);
 
 // Writes folder/model.safetensors (tensor names "transformer.<name>", the tied lm_head omitted as

@@ -48,7 +48,7 @@ TrainingState load_training_checkpoint(const std::filesystem::path& folder,
 
 // Checks `files` of a checkpoint folder against the sha256 its state.json records. Throws
 // xmtf::Error naming the file (missing, corrupt state.json, checksum mismatch). Readers of a
-// checkpoint's weights alone (evaluation) call it for model.safetensors and config.json.
+// checkpoint's weights alone (load_bloom_weights) call it for model.safetensors and config.json.
 void verify_checkpoint_files(const std::filesystem::path& folder, const std::vector<std::string>& files);
 
 // True when the folder is a training checkpoint (it has state.json), not a HuggingFace folder.
