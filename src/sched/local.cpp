@@ -167,8 +167,9 @@ class LocalRunner {
 
 }  // namespace
 
-int run_local(const Plan& plan) {
+int run_local(const Plan& plan, const StaleReport* stale) {
   write_plan(plan);
+  if (stale) retire_stale(plan, *stale);
   return LocalRunner(plan).run();
 }
 

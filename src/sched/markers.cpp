@@ -31,7 +31,11 @@ std::string marker_to_json(const Marker& m) {
             {"array_task_id", m.array_task_id},
             {"log", m.log},
             {"outputs", m.outputs}};
-  return j.dump(2) + "\n";
+  std::string text = j.dump(2);
+  // The fingerprint goes on one line: a folder of 100,000 input files indented would be
+  // megabytes of whitespace, read back by every `xmtf plan`.
+  if (!m.fingerprint.is_null()) text.insert(text.size() - 2, ",\n  \"fingerprint\": " + m.fingerprint.dump());
+  return text + "\n";
 }
 
 Marker marker_from_json(const std::string& text, const std::string& origin) {
@@ -55,6 +59,7 @@ Marker marker_from_json(const std::string& text, const std::string& origin) {
     m.array_task_id = j.value("array_task_id", "");
     m.log = j.value("log", "");
     m.outputs = j.value("outputs", std::vector<std::string>{});
+    if (auto found = j.find("fingerprint"); found != j.end()) m.fingerprint = std::move(*found);
     return m;
   } catch (const json::exception& e) {
     fail("{}: unreadable marker: {}", origin, e.what());
@@ -95,6 +100,7 @@ std::map<std::size_t, MarkerFlags> scan_markers(const fs::path& stage_dir) {
     if (kind == "done") flags[index].done = true;
     else if (kind == "failed") flags[index].failed = true;
     else if (kind == "running") flags[index].running = true;
+    else if (kind == "stale") flags[index].stale = true;
   }
   ::closedir(d);
   return flags;

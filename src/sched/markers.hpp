@@ -4,9 +4,11 @@
 //   <index>.running  while the task runs (host, pid, attempt, job ids)
 //   <index>.done     after success (exit status 0 and every declared output present)
 //   <index>.failed   after a failure (exit status, reason, log)
+//   <index>.stale    a done marker retired by run / submit / resubmit because the task reruns
 // A task is done exactly when <index>.done exists.
 #include <filesystem>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
@@ -27,6 +29,9 @@ struct Marker {
   std::string job_id, array_job_id, array_task_id;
   std::string log;
   std::vector<std::string> outputs;
+  // What the task ran from (fingerprint.hpp), written when it starts. null in markers of the
+  // format before fingerprints: "fingerprint unknown".
+  nlohmann::json fingerprint;
 };
 
 std::string marker_to_json(const Marker& marker);
@@ -39,6 +44,7 @@ void write_marker(const std::filesystem::path& stage_dir, const Marker& marker);
 // One directory listing: index -> which of running / done / failed exist.
 struct MarkerFlags {
   bool running = false, done = false, failed = false;
+  bool stale = false;  // <index>.stale: a done marker retired because the task reruns (stale.hpp)
 };
 std::map<std::size_t, MarkerFlags> scan_markers(const std::filesystem::path& stage_dir);
 

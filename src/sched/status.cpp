@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fmt/format.h>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -92,6 +93,16 @@ bool process_alive_here(const Marker& m) {
   return m.host == host_name() && m.pid > 0 && (::kill(static_cast<pid_t>(m.pid), 0) == 0 || errno == EPERM);
 }
 
+// A retired (stale) task counts as not submitted until a job newer than its retirement holds it.
+bool submitted_since_retired(const fs::path& stage_dir, std::size_t index, const LatestJob* job) {
+  if (!job || !job->submission) return false;
+  std::error_code ec;
+  auto retired = fs::last_write_time(marker_path(stage_dir, index, "stale"), ec);
+  if (ec) return true;
+  double retired_at = std::chrono::duration<double>(std::chrono::file_clock::to_sys(retired).time_since_epoch()).count();
+  return job->submission->submitted_at >= retired_at;
+}
+
 TaskStatus classify(const fs::path& stage_dir, std::size_t index, const MarkerFlags& flags, const LatestJob* job,
                     const StatusInputs& in) {
   TaskStatus t;
@@ -132,6 +143,11 @@ TaskStatus classify(const fs::path& stage_dir, std::size_t index, const MarkerFl
     t.state = TaskState::failed;
     t.detail = marker ? fmt::format("{} (attempt {})", marker->reason, marker->attempt) : "failed";
     if (marker && !marker->log.empty()) t.log = marker->log;
+    return t;
+  }
+  if (flags.stale && !submitted_since_retired(stage_dir, index, job)) {
+    t.state = TaskState::never_ran;  // its last job ran the run that was retired
+    t.detail = "stale: to rerun";
     return t;
   }
   if (queued) {  // finished in SLURM's eyes, but no marker says so
