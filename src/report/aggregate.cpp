@@ -63,6 +63,7 @@ Report make_report(Inputs inputs, const std::string& title, const std::string& c
   report.compare_to_id = resolve_compare_to(report.table, compare_to);
   report.averages = average_rows(report.table);
   report.files_read = inputs.files_read;
+  report.notes = inputs.notes;
   report.training_runs = inputs.training_runs;
   for (auto&& part : {language_plots(report.table, report.compare_to_id), scale_plots(report.table, report.averages),
                       training_plots(report.training_runs)})

@@ -127,8 +127,12 @@ std::optional<double> model_parameters(const std::string& model, const fs::path&
 // ---- xmtf-eval / t-zero result files
 
 EvalSetting setting_of(const json& doc) {
-  const std::string dataset = canonical_dataset(required_string(doc, "dataset_name"));
+  std::string dataset = canonical_dataset(required_string(doc, "dataset_name"));
   const std::string config = canonical_config(dataset, optional_string(doc, "dataset_config_name").value_or(""));
+  // XStoryCloze evaluated with story_cloze's templates names their dataset; its configs are
+  // languages, story_cloze's are years.
+  if (dataset == "story_cloze" && config != "None" && !std::isdigit(static_cast<unsigned char>(config[0])))
+    dataset = "xstory_cloze";
   const std::string split = optional_string(doc, "split").value_or(default_split(dataset));
   const std::string language = upper(optional_string(doc, "prompt_language").value_or("EN"));
   if (language != "EN" && language != "HT" && language != "MT")
@@ -156,6 +160,28 @@ std::optional<double> accuracy_of(const json& doc, const json& evaluation) {
   return accuracy;
 }
 
+// "3 of 100 examples not scored (no_gold 3); 2 inputs cut to the window", from xmtf-eval's
+// `skipped` and `truncated` (docs/eval.md): worth knowing beside the accuracy.
+std::optional<std::string> unscored_note(const json& doc) {
+  std::vector<std::string> parts;
+  std::int64_t skipped = 0;
+  if (auto it = doc.find("skipped"); it != doc.end() && it->is_object()) {
+    std::vector<std::string> reasons;
+    for (auto& [reason, count] : it->items())
+      if (count.is_number_integer() && count.get<std::int64_t>() > 0) {
+        skipped += count.get<std::int64_t>();
+        reasons.push_back(fmt::format("{} {}", reason, count.get<std::int64_t>()));
+      }
+    if (skipped > 0)
+      parts.push_back(fmt::format("{} of {} examples not scored ({})", skipped,
+                                  skipped + optional_count(doc, "n").value_or(0), join(reasons, ", ")));
+  }
+  if (auto truncated = optional_count(doc, "truncated"); truncated && *truncated > 0)
+    parts.push_back(fmt::format("{} inputs cut on the left to fit the window", *truncated));
+  if (parts.empty()) return std::nullopt;
+  return join(parts, "; ");
+}
+
 // Reads one result document into inputs; throws xmtf::Error (the reason) when it is unusable.
 void read_eval_document(const json& doc, const fs::path& path, Inputs& inputs, bool baseline,
                         const std::string& fallback_name) {
@@ -169,11 +195,17 @@ void read_eval_document(const json& doc, const fs::path& path, Inputs& inputs, b
   std::vector<std::pair<int, double>> pass_at_k;
   for (auto& [key, value] : evaluation->items())
     if (auto k = pass_at_k_of(key)) pass_at_k.emplace_back(*k, fraction(value, "evaluation." + key));
-  const auto accuracy = accuracy_of(doc, *evaluation);
-  if (!accuracy && pass_at_k.empty()) fail("\"evaluation\" holds neither \"accuracy\" nor pass@k");
-  const std::string template_name = optional_string(doc, "template_name").value_or("");
-  if (accuracy && template_name.empty()) fail("no \"template_name\"");
+  // A HumanEval result's n / correct count problems, not an accuracy of the table.
+  std::optional<double> accuracy;
+  std::string template_name;
+  if (pass_at_k.empty()) {
+    accuracy = accuracy_of(doc, *evaluation);
+    if (!accuracy) fail("\"evaluation\" holds neither \"accuracy\" nor pass@k");
+    template_name = optional_string(doc, "template_name").value_or("");
+    if (template_name.empty()) fail("no \"template_name\"");
+  }
   const auto n_parameters = optional_count(doc, "n_parameters");
+  if (auto note = unscored_note(doc)) inputs.notes.push_back({path.string(), *note});
 
   Column& column = inputs.column(model, baseline, path.string());
   if (n_parameters) column.parameters = static_cast<double>(*n_parameters);

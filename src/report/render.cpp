@@ -337,6 +337,10 @@ std::string markdown_report(const Report& report) {
     out += "\n## Inputs skipped or partly read\n\n";
     for (const Problem& p : report.problems) out += fmt::format("- `{}`: {}\n", p.path, p.reason);
   }
+  if (!report.notes.empty()) {
+    out += "\n## Notes on the inputs\n\n";
+    for (const Problem& p : report.notes) out += fmt::format("- `{}`: {}\n", p.path, p.reason);
+  }
   out += "\n## Inputs\n\n";
   for (const Column& c : report.table.columns)
     out += fmt::format("- {} ({}): {}\n", c.name, c.baseline ? "baseline" : "ours", c.source);
@@ -411,6 +415,11 @@ std::string html_report(const Report& report) {
   if (!report.problems.empty()) {
     out += "<h2>Inputs skipped or partly read</h2>\n<ul class=\"problems\" id=\"problems\">\n";
     for (const Problem& p : report.problems) out += "<li>" + h(p.path) + ": " + h(p.reason) + "</li>\n";
+    out += "</ul>\n";
+  }
+  if (!report.notes.empty()) {
+    out += "<h2>Notes on the inputs</h2>\n<ul class=\"problems\" id=\"notes\">\n";
+    for (const Problem& p : report.notes) out += "<li>" + h(p.path) + ": " + h(p.reason) + "</li>\n";
     out += "</ul>\n";
   }
   out += "<h2>Inputs</h2>\n<ul>\n";

@@ -19,6 +19,7 @@ struct Report {
   std::string compare_to_id;  // a baseline column, or empty: no difference columns
   std::vector<Plot> plots;
   std::vector<Problem> problems;
+  std::vector<Problem> notes;
   std::vector<std::string> files_read;
   std::vector<TrainingRun> training_runs;
 };

@@ -88,6 +88,7 @@ struct Inputs {
   std::vector<PublishedValue> published;
   std::vector<TrainingRun> training_runs;
   std::vector<Problem> problems;
+  std::vector<Problem> notes;  // read, but worth a word (examples an eval could not score)
   std::vector<std::string> files_read;
 
   // The column of a model, added on first use.

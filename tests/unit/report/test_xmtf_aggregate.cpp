@@ -89,6 +89,22 @@ class XmtfAggregateTest : public ::testing::Test {
     write_file_atomic(evals_ / "m0" / "humaneval.None.test.t08.json",
                       R"({"model": "runs/alpha/hf-model", "dataset_name": "humaneval", "split": "test", "template_name": "t0.8",
                           "evaluation": {"pass@1": 0.02, "pass@10": 0.05, "pass@100": 0.09}})");
+    // gamma's HumanEval and an XStoryCloze result exactly as docs/eval.md shows xmtf-eval's files
+    // (template_name null for HumanEval's raw prompt; XStoryCloze under story_cloze's templates).
+    write_file_atomic(evals_ / "m2" / "humaneval.None.test.prompt.json", R"({
+  "model": "gamma-1b1", "dataset_name": "openai_humaneval", "dataset_config_name": null, "split": "test",
+  "template_name": null, "template_id": null, "prompt_language": "EN", "n": 164, "correct": 11,
+  "evaluation": {"pass@1": 0.0218, "pass@10": 0.0411, "pass@100": 0.09},
+  "skipped": {}, "truncated": 0,
+  "best_temperature": {"pass@1": 0.2, "pass@10": 0.6, "pass@100": 0.8},
+  "per_temperature": [{"temperature": 0.2, "samples": 200, "passed": 715, "pass@1": 0.0218, "pass@10": 0.03, "pass@100": 0.05}]
+})");
+    write_file_atomic(evals_ / "m2" / "xstory_cloze.sw.validation.Answer_Given_options.json", R"({
+  "model": "gamma-1b1", "dataset_name": "story_cloze", "dataset_config_name": "sw", "split": "validation",
+  "template_name": "Answer Given options", "template_id": "9fe8f3a1", "prompt_language": "EN",
+  "n": 1508, "correct": 754, "evaluation": {"accuracy": 0.5},
+  "skipped": {"no_input": 0, "no_choices": 0, "no_gold": 3}, "truncated": 2
+})");
     // Training metrics with a torn last line (a crash mid-write).
     fs::create_directories(dir_ / "train" / "checkpoints");
     metrics_ = dir_ / "train" / "checkpoints" / "metrics.jsonl";
@@ -145,6 +161,10 @@ TEST_F(XmtfAggregateTest, MediansMaximaAndErrorsEqualTheIndependentComputation) 
   EXPECT_EQ(csv.at(he + "10", "alpha/hf-model"), "5.0000");
   EXPECT_EQ(csv.at(he + "100", "alpha/hf-model"), "9.0000");
   EXPECT_EQ(csv.at(he + "1", "beta/hf-model"), "");
+  EXPECT_EQ(csv.at(he + "1", "gamma-1b1"), "2.1800");
+  EXPECT_EQ(csv.at(he + "100", "gamma-1b1"), "9.0000");
+  // story_cloze's templates on an XStoryCloze language: an xstory_cloze row.
+  EXPECT_EQ(csv.at("Sent. completion|xstory_cloze|sw|validation|EN|Median acc.", "gamma-1b1"), "50.0000");
 }
 
 TEST_F(XmtfAggregateTest, AveragesOverCommonLanguagesAndDifferencesToTheBaseline) {
@@ -185,6 +205,8 @@ TEST_F(XmtfAggregateTest, BadInputsAreReportedByPathAndSkipped) {
   EXPECT_NE(r.err.find("disagrees with correct / n"), std::string::npos);
   EXPECT_NE(r.err.find("already read from"), std::string::npos);
   EXPECT_EQ(r.err.find("config.json"), std::string::npos);  // not an eval result: not read, not a problem
+  // Examples an eval could not score are noted beside the results.
+  EXPECT_NE(md.find("3 of 1511 examples not scored (no_gold 3); 2 inputs cut on the left to fit the window"), std::string::npos);
   // The torn metrics line aside, the run's 40 steps are drawn.
   for (const char* plot : {"training_loss.svg", "training_lr.svg", "training_tokens_per_s.svg", "accuracy_xcopa_validation_EN.svg",
                            "accuracy_xcopa_validation_MT.svg", "scale_xcopa_validation.svg"})
