@@ -68,14 +68,19 @@ std::vector<Plot> language_plots(const Table& table, const std::string& compare_
     const auto& [task, dataset, split, prompt] = key;
     if (configs.size() < 2 || !configs_are_languages(dataset, {configs.begin(), configs.end()})) continue;
     BarChart chart;
-    chart.title = fmt::format("{} ({}), {} prompts: median accuracy over prompts", dataset, split, prompt);
+    chart.title = fmt::format("{} ({}), {} prompts: median accuracy", dataset, split, prompt);
     chart.y_label = "accuracy (%)";
-    chart.categories.assign(configs.begin(), configs.end());
+    // The languages some drawn column has.
+    for (const std::string& config : configs)
+      if (std::any_of(columns.begin(), columns.end(), [&](const Column* column) {
+            return table.cell({task, dataset, config, split, prompt, "Median acc."}, column->id) != nullptr;
+          }))
+        chart.categories.push_back(config);
     bool ours_present = false, any = false;
     for (const Column* column : columns) {
       std::vector<std::optional<double>> values;
       bool column_any = false;
-      for (const std::string& config : configs) {
+      for (const std::string& config : chart.categories) {
         const Cell* cell = table.cell({task, dataset, config, split, prompt, "Median acc."}, column->id);
         values.push_back(cell ? std::optional<double>(cell->value * 100) : std::nullopt);
         column_any |= cell != nullptr;
@@ -86,8 +91,8 @@ std::vector<Plot> language_plots(const Table& table, const std::string& compare_
       chart.series.push_back(column->name);
       chart.values.push_back(std::move(values));
     }
-    // English prompts always; translated prompts where our models were evaluated with them.
-    if (!any || (prompt != "EN" && have_ours && !ours_present)) continue;
+    // With models of ours: the datasets and prompt languages they were evaluated on.
+    if (!any || (have_ours && !ours_present)) continue;
     chart.y_min = 0;
     chart.y_max = 100;
     std::string caption = fmt::format("Median accuracy over prompts per language ({} prompts); × marks a missing value.",

@@ -18,9 +18,10 @@ struct Plot {
   std::string svg;
 };
 
-// Bars of the median accuracy over prompts. Columns drawn: ours and `compare_to_id` (when set);
-// every baseline too when that makes at most 8 bars per language, or when there is no model of
-// ours (then all baselines).
+// Bars of the median accuracy over prompts, per dataset and prompt language our models were
+// evaluated on (all of them when there is no model of ours). Columns drawn: ours and
+// `compare_to_id` (when set); every baseline too when that makes at most 8 bars per language,
+// or when there is no model of ours (then all baselines).
 std::vector<Plot> language_plots(const Table& table, const std::string& compare_to_id);
 // Median accuracy over prompts (English prompts) averaged over the dataset's configs that every
 // plotted column has, against parameters (log scale); columns of unknown size are left out and

@@ -243,13 +243,15 @@ std::string line_chart_svg(const LineChart& chart) {
 
 std::string bar_chart_svg(const BarChart& chart) {
   const std::size_t n_series = chart.series.size(), n_groups = chart.categories.size();
-  // Bars fill the plot width up to 28 px each; past 760 px the figure grows instead of shrinking them below 6.
+  // Groups share the plot width (at least 560 px for the figure); bars fill their group up to
+  // 28 px each, and the figure grows rather than drawing them thinner than 6 px.
   const double gap = 14, series_count = static_cast<double>(std::max<std::size_t>(n_series, 1));
   const double groups = static_cast<double>(std::max<std::size_t>(n_groups, 1));
-  const double bar = std::clamp((760.0 - 90 - gap * groups) / (groups * series_count), 6.0, 28.0);
-  const double group_width = bar * series_count + gap;
   Frame f{0, 0, 70, 36, 20, 0};
-  f.width = std::max(760.0, f.left + f.right + group_width * groups);
+  const double plot_width = std::max(560.0 - f.left - f.right, groups * (6.0 * series_count + gap));
+  f.width = f.left + f.right + plot_width;
+  const double group_width = plot_width / groups;
+  const double bar = std::min(28.0, (group_width - gap) / series_count);
   f.bottom = 56 + legend_height(chart.series, f.width);
   f.height = 300 + f.top + f.bottom;
 
@@ -267,9 +269,8 @@ std::string bar_chart_svg(const BarChart& chart) {
   std::string out = header(f, chart.title);
   out += y_axis(f, ticks, low, high, chart.y_label);
   const double axis_y = y_pos(std::max(low, 0.0));
-  const double plot_width = group_width * static_cast<double>(n_groups);
   for (std::size_t g = 0; g < n_groups; ++g) {
-    const double x0 = f.left + gap / 2 + group_width * static_cast<double>(g);
+    const double x0 = f.left + (group_width - bar * series_count) / 2 + group_width * static_cast<double>(g);
     for (std::size_t s = 0; s < n_series; ++s) {
       const double x = x0 + bar * static_cast<double>(s);
       const auto& value = chart.values[s][g];
@@ -286,7 +287,7 @@ std::string bar_chart_svg(const BarChart& chart) {
                          xml_escape(chart.categories[g]), tick_text(*value));
     }
     out += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" text-anchor=\"middle\">{}</text>\n",
-                       x0 + (group_width - gap) / 2, f.top + f.plot_height() + 18, xml_escape(chart.categories[g]));
+                       x0 + bar * series_count / 2, f.top + f.plot_height() + 18, xml_escape(chart.categories[g]));
   }
   out += fmt::format("<line x1=\"{0}\" y1=\"{1:.1f}\" x2=\"{2:.1f}\" y2=\"{1:.1f}\" stroke=\"#333333\"/>\n", f.left, axis_y,
                      f.left + plot_width);
