@@ -357,7 +357,8 @@ std::string latex_report(const Report& report) {
                      (diffs.empty() ? "" : "|" + std::string(diffs.size(), 'r'));
   std::string out = "% " + report.title + " -- written by xmtf-aggregate; needs \\usepackage{booktabs,longtable}\n";
   out += "\\begin{longtable}{" + spec + "}\n";
-  out += "\\caption{" + tex_escape(report.title) + ": median and max accuracy over prompts, HumanEval pass@k (\\%).}\\\\\n";
+  out += "\\caption{" + tex_escape(report.title) + ": median and max accuracy over prompts, HumanEval pass@k (\\%).}"
+         "\\label{tab:xmtf-results}\\\\\n";
   out += "\\toprule\n\\multicolumn{6}{c|}{}";
   if (n_ours) out += fmt::format(" & \\multicolumn{{{}}}{{c{}}}{{Ours}}", n_ours, n_base || !diffs.empty() ? "|" : "");
   if (n_base) out += fmt::format(" & \\multicolumn{{{}}}{{c{}}}{{Baselines}}", n_base, diffs.empty() ? "" : "|");
@@ -366,17 +367,22 @@ std::string latex_report(const Report& report) {
   std::vector<std::string> header = kKeyHeaders;
   for (const Column& c : report.table.columns) header.push_back(c.name);
   for (const auto& d : diffs) header.push_back(d.name());
-  out += tex_row(header) + "\\midrule\n\\endhead\n\\bottomrule\n\\endfoot\n";
+  // The first page's head has the caption and the column groups; later pages repeat the header.
+  out += tex_row(header) + "\\midrule\n\\endfirsthead\n\\toprule\n" + tex_row(header) +
+         "\\midrule\n\\endhead\n\\bottomrule\n\\endfoot\n";
   std::string previous_task;
-  for (const auto& [row, cells] : report.table.rows) {
-    if (!previous_task.empty() && row.task != previous_task) out += "\\midrule\n";
-    if (row.task != previous_task && group_of(row) == RowGroup::other)
-      out += "\\multicolumn{" + std::to_string(6 + n_values) + "}{l}{\\textit{Other tasks}} \\\\\n\\midrule\n";
-    previous_task = row.task;
-    auto fields = key_cells(row);
-    for (const Column& c : report.table.columns) fields.push_back(percent(report.table.cell(row, c.id)));
-    for (const auto& d : diffs) fields.push_back(signed_points(difference(report.table, row, d.ours->id, d.baseline->id)));
-    out += tex_row(fields);
+  for (RowGroup group : {RowGroup::paper, RowGroup::other}) {
+    if (group == RowGroup::other && has_rows(report, group))
+      out += "\\midrule\n\\multicolumn{" + std::to_string(6 + n_values) + "}{l}{\\textit{Other tasks}} \\\\\n";
+    for (const auto& [row, cells] : report.table.rows) {
+      if (group_of(row) != group) continue;
+      if (!previous_task.empty() && row.task != previous_task) out += "\\midrule\n";
+      previous_task = row.task;
+      auto fields = key_cells(row);
+      for (const Column& c : report.table.columns) fields.push_back(percent(report.table.cell(row, c.id)));
+      for (const auto& d : diffs) fields.push_back(signed_points(difference(report.table, row, d.ours->id, d.baseline->id)));
+      out += tex_row(fields);
+    }
   }
   if (!report.averages.empty()) {
     out += "\\midrule\n\\multicolumn{" + std::to_string(6 + n_values) + "}{l}{\\textit{Averages over languages}} \\\\\n\\midrule\n";
