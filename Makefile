@@ -6,7 +6,7 @@ MANIFEST ?= manifests/demo.toml
 RUN ?=
 XMTF = $(BUILD)/bin/xmtf
 
-.PHONY: setup build test run plan submit status resubmit cancel report bench clean
+.PHONY: setup build test golden run plan submit status resubmit cancel report bench clean
 
 setup:
 	@scripts/setup.sh
@@ -17,6 +17,11 @@ build: setup
 
 test: build
 	ctest --test-dir $(BUILD) --output-on-failure -j$(JOBS) --timeout 900
+
+# Rewrites the scheduler's golden files from what the code writes now: only after a change
+# that is meant to alter them; review the diff (the tests never rewrite a golden).
+golden: build
+	$(BUILD)/bin/sched_write_golden tests/unit/sched/golden
 
 run: build
 	$(XMTF) run $(MANIFEST)

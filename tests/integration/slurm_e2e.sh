@@ -1,23 +1,15 @@
 #!/usr/bin/env bash
-# Real SLURM end to end. Starts a single-node SLURM on 127.0.0.1 (scripts/local-slurm.sh, its
-# own folder and ports), submits a 3-stage manifest of aligned arrays with one task that fails
+# Real SLURM end to end. Starts a single-node SLURM on 127.0.0.1 (scripts/local-slurm.sh, in a
+# folder and on ports of this test run alone: slurm_lib.sh), submits a 3-stage manifest of aligned arrays with one task that fails
 # on its first attempt, checks `xmtf status`, runs `xmtf resubmit`, checks that every task of
 # every stage completed exactly once (markers and outputs), and stops the daemons it started.
 set -uo pipefail
 XMTF=$1 SLURM_SCRIPT=$2 MPI_HELLO=$3
 . "$(dirname "$0")/lib.sh"
-export XMTF_SLURM_DIR=/tmp/xmtf-slurm-ctest XMTF_SLURM_PORT=6917 XMTF_SLURM_CPUS=4
-"$SLURM_SCRIPT" stop >/dev/null 2>&1   # leftovers of an interrupted earlier run
-if ! "$SLURM_SCRIPT" start > /tmp/xmtf-slurm-ctest.start.log 2>&1; then
-  rc=$?
-  cat /tmp/xmtf-slurm-ctest.start.log
-  [ $rc = 77 ] && { echo "SKIPPED: this machine cannot host a local SLURM"; exit 77; }
-  echo "FAIL - local SLURM did not start"; exit 1
-fi
-eval "$("$SLURM_SCRIPT" env)"
-W=$(mktemp -d /tmp/xmtf-slurm-e2e.XXXXXX)
-cleanup() { "$SLURM_SCRIPT" stop >/dev/null 2>&1; rm -rf "$W"; }
-trap cleanup EXIT
+. "$(dirname "$0")/slurm_lib.sh"
+start_slurm "$SLURM_SCRIPT"
+W=$SLURM_DIR/work   # removed with the cluster's folder on exit
+mkdir -p "$W"
 cd "$W"
 cat > pipeline.toml <<TOML
 [run]
