@@ -402,10 +402,10 @@ std::string executions_digest(const std::vector<std::string>& executions) {
 
 namespace {
 
-std::string recorded_execution(const fs::path& stage_dir, std::size_t index) {
-  auto marker = read_marker(stage_dir, index, "done");
-  if (!marker || !marker->fingerprint.is_object()) return "";
-  return marker->fingerprint.value("execution", "");
+std::string recorded_execution(const StageSpec& spec, const std::string& stage, std::size_t index) {
+  DoneMarker done = read_done_marker(fs::path(spec.run_dir) / stage, {spec.run, stage, index}, spec.workdir);
+  if (!done.is_done() || !done.marker->fingerprint.is_object()) return "";
+  return done.marker->fingerprint.value("execution", "");
 }
 
 }  // namespace
@@ -413,13 +413,12 @@ std::string recorded_execution(const fs::path& stage_dir, std::size_t index) {
 std::vector<UpstreamRef> read_upstream_refs(const StageSpec& spec, std::size_t index) {
   std::vector<UpstreamRef> refs;
   for (const auto& dep : spec.after) {
-    fs::path dir = fs::path(spec.run_dir) / dep.stage;
     UpstreamRef ref{dep.stage, dep.aligned, index, dep.tasks, ""};
     if (dep.aligned) {
-      ref.execution = recorded_execution(dir, index);
+      ref.execution = recorded_execution(spec, dep.stage, index);
     } else {
       std::vector<std::string> executions;
-      for (std::size_t i = 0; i < dep.tasks; ++i) executions.push_back(recorded_execution(dir, i));
+      for (std::size_t i = 0; i < dep.tasks; ++i) executions.push_back(recorded_execution(spec, dep.stage, i));
       ref.execution = executions_digest(executions);
     }
     refs.push_back(std::move(ref));

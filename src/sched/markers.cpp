@@ -7,13 +7,14 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/text.hpp"
 
 namespace xmtf::sched {
 
 using nlohmann::json;
 
 std::string marker_to_json(const Marker& m) {
-  json j = {{"format", "xmtf-marker/1"},
+  json j = {{"format", kMarkerFormat},
             {"run", m.run},
             {"stage", m.stage},
             {"index", m.index},
@@ -39,14 +40,17 @@ std::string marker_to_json(const Marker& m) {
 }
 
 Marker marker_from_json(const std::string& text, const std::string& origin) {
+  if (trim(text).empty()) fail("{}: empty file, not a marker", origin);
   try {
     json j = json::parse(text);
+    if (!j.is_object() || j.value("format", "") != kMarkerFormat)
+      fail("{}: not an xmtf marker (no \"format\": \"{}\")", origin, kMarkerFormat);
     Marker m;
-    m.run = j.value("run", "");
-    m.stage = j.value("stage", "");
-    m.index = j.value("index", std::size_t{0});
+    m.run = j.at("run");
+    m.stage = j.at("stage");
+    m.index = j.at("index");
     m.params = j.value("params", std::map<std::string, std::string>{});
-    m.status = j.value("status", "");
+    m.status = j.at("status");
     m.exit_status = j.value("exit_status", 0);
     m.reason = j.value("reason", "");
     m.start_time = j.value("start_time", 0.0);
@@ -83,6 +87,50 @@ std::optional<Marker> read_marker(const fs::path& stage_dir, std::size_t index, 
 
 void write_marker(const fs::path& stage_dir, const Marker& marker) {
   write_file_atomic(marker_path(stage_dir, marker.index, marker.status), marker_to_json(marker));
+}
+
+DoneMarker read_done_marker(const fs::path& stage_dir, const TaskId& task, const fs::path& workdir) {
+  DoneMarker verdict;
+  fs::path path = marker_path(stage_dir, task.index, "done");
+  std::string text;
+  try {
+    text = read_file(path);
+  } catch (const Error&) {
+    if (!fs::exists(path)) return verdict;  // absent
+    verdict.verdict = DoneVerdict::unreadable;
+    verdict.problem = fmt::format("done marker {} cannot be read", path.string());
+    return verdict;
+  }
+  try {
+    verdict.marker = marker_from_json(text, path.string());
+  } catch (const Error& e) {
+    verdict.verdict = DoneVerdict::unreadable;
+    verdict.problem = fmt::format("{} (not a completion record)", e.what());
+    return verdict;
+  }
+  const Marker& m = *verdict.marker;
+  if (m.run != task.run || m.stage != task.stage || m.index != task.index) {
+    verdict.verdict = DoneVerdict::foreign;
+    verdict.problem = fmt::format("done marker {} describes {}/{}[{}], not {}/{}[{}]", path.string(), m.run, m.stage, m.index,
+                                  task.run, task.stage, task.index);
+    return verdict;
+  }
+  if (m.status != "done" || m.exit_status != 0) {
+    verdict.verdict = DoneVerdict::foreign;
+    verdict.problem = fmt::format("done marker {} records status '{}', exit {}", path.string(), m.status, m.exit_status);
+    return verdict;
+  }
+  for (const auto& output : m.outputs) {
+    fs::path p = fs::path(output).is_absolute() ? fs::path(output) : workdir / output;
+    std::error_code ec;
+    if (!fs::exists(p, ec)) {
+      verdict.verdict = DoneVerdict::output_missing;
+      verdict.problem = fmt::format("done, but its output {} is gone", output);
+      return verdict;
+    }
+  }
+  verdict.verdict = DoneVerdict::done;
+  return verdict;
 }
 
 std::map<std::size_t, MarkerFlags> scan_markers(const fs::path& stage_dir) {

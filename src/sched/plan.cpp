@@ -324,8 +324,15 @@ std::string sbatch_script(const Plan& plan, const PlannedStage& planned, const f
   if (!m.slurm.qos.empty()) sbatch("--qos", m.slurm.qos);
   if (!m.slurm.signal.empty()) sbatch("--signal", m.slurm.signal);
   s += m.slurm.requeue ? "#SBATCH --requeue\n" : "#SBATCH --no-requeue\n";
-  for (const auto& extra : m.slurm.extra_sbatch) s += "#SBATCH " + extra + "\n";
-  for (const auto& extra : stage.extra_sbatch) s += "#SBATCH " + extra + "\n";
+  // "--name=value" entries get their value quoted like every other setting: sbatch splits an
+  // #SBATCH line at spaces outside quotes.
+  auto extra_line = [&](const std::string& extra) {
+    auto eq = extra.find('=');
+    if (eq == std::string::npos) s += "#SBATCH " + extra + "\n";
+    else sbatch(extra.substr(0, eq), extra.substr(eq + 1));
+  };
+  for (const auto& extra : m.slurm.extra_sbatch) extra_line(extra);
+  for (const auto& extra : stage.extra_sbatch) extra_line(extra);
   if (!m.slurm.setup.empty()) {
     s += "\n# setup lines from the manifest\n";
     for (const auto& line : m.slurm.setup) s += line + "\n";

@@ -155,11 +155,10 @@ class UpstreamComparison {
   const Outcomes& outcomes_;
 };
 
-std::optional<Fingerprint> recorded_fingerprint(const fs::path& stage_dir, std::size_t index) {
-  auto marker = read_marker(stage_dir, index, "done");
-  if (!marker || !marker->fingerprint.is_object()) return std::nullopt;
+std::optional<Fingerprint> recorded_fingerprint(const DoneMarker& done, const fs::path& stage_dir, std::size_t index) {
+  if (!done.marker || !done.marker->fingerprint.is_object()) return std::nullopt;
   try {
-    return fingerprint_from_json(marker->fingerprint, marker_path(stage_dir, index, "done").string());
+    return fingerprint_from_json(done.marker->fingerprint, marker_path(stage_dir, index, "done").string());
   } catch (const Error& e) {
     log::warn("{}", e.what());
     return std::nullopt;
@@ -198,10 +197,12 @@ StaleReport find_stale(const Plan& plan, const RerunPolicy& policy) {
     std::vector<TaskOutcome> outcome(planned.rows.size());
     for (const auto& [index, flags] : scan_markers(planned.dir)) {
       if (!flags.done || index >= planned.rows.size()) continue;
+      DoneMarker done = read_done_marker(planned.dir, {plan.manifest.name, name, index}, plan.manifest.workdir);
+      if (!done.is_done()) continue;  // not done (status says why): it runs anyway
       ++stage.done;
       StaleTask task{index, task_label(planned, index), {}, forced};
       if (forced) task.reasons.push_back(fmt::format("forced (--force {})", name));
-      std::optional<Fingerprint> recorded = recorded_fingerprint(planned.dir, index);
+      std::optional<Fingerprint> recorded = recorded_fingerprint(done, planned.dir, index);
       if (!recorded) {
         if (triggers) task.reasons.push_back("fingerprint unknown (done before fingerprints were recorded)");
       } else {

@@ -103,12 +103,18 @@ bool submitted_since_retired(const fs::path& stage_dir, std::size_t index, const
   return job->submission->submitted_at >= retired_at;
 }
 
-TaskStatus classify(const fs::path& stage_dir, std::size_t index, const MarkerFlags& flags, const LatestJob* job,
-                    const StatusInputs& in) {
+TaskStatus classify(const RunInfo& run, const fs::path& stage_dir, const TaskId& task, const MarkerFlags& flags,
+                    const LatestJob* job, const StatusInputs& in) {
   TaskStatus t;
+  std::size_t index = task.index;
+  std::string bad_done;  // a .done that is no completion record: the task is not done
   if (flags.done) {
-    t.state = TaskState::done;
-    return t;
+    DoneMarker done = read_done_marker(stage_dir, task, run.workdir);
+    if (done.is_done()) {
+      t.state = TaskState::done;
+      return t;
+    }
+    bad_done = done.problem;
   }
   const SlurmTask* queued = nullptr;
   if (job && job->submission) {
@@ -162,6 +168,11 @@ TaskStatus classify(const fs::path& stage_dir, std::size_t index, const MarkerFl
     t.detail = "started but ended without a marker (killed?)";
     return t;
   }
+  if (!bad_done.empty()) {
+    t.state = TaskState::failed;
+    t.detail = bad_done;
+    return t;
+  }
   if (job && job->submission) {
     if (in.now - job->submission->submitted_at >= in.lost_after_seconds || job->submission->cancelled) {
       t.state = TaskState::failed;
@@ -192,7 +203,8 @@ RunStatus compute_status(const RunInfo& run, const StatusInputs& in) {
     for (std::size_t i = 0; i < stage.tasks; ++i) {
       auto f = flags.find(i);
       auto j = latest.find(i);
-      s.tasks[i] = classify(stage_dir, i, f == flags.end() ? none : f->second, j == latest.end() ? nullptr : &j->second, in);
+      s.tasks[i] = classify(run, stage_dir, {run.run, stage.name, i}, f == flags.end() ? none : f->second,
+                            j == latest.end() ? nullptr : &j->second, in);
     }
     status.stages.push_back(std::move(s));
   }

@@ -96,9 +96,16 @@ int run_task(const TaskRequest& request) {
   fs::path stage_dir = fs::path(spec.run_dir) / spec.stage;
   std::string task_name = fmt::format("{}[{}]", spec.stage, index);
 
-  if (fs::exists(marker_path(stage_dir, index, "done"))) {
+  DoneMarker done = read_done_marker(stage_dir, {spec.run, spec.stage, index}, spec.workdir);
+  if (done.is_done()) {
     log::info("{} is already done ({}); skipping", task_name, marker_path(stage_dir, index, "done").string());
     return 0;
+  }
+  if (done.verdict != DoneVerdict::absent) {
+    // Removed before the program runs, so that a failure of this attempt is not hidden behind it.
+    log::warn("{} runs again: {}", task_name, done.problem);
+    std::error_code ignored;
+    fs::remove(marker_path(stage_dir, index, "done"), ignored);
   }
 
   std::vector<std::string> values = read_task_row(request.spec_path.parent_path() / "tasks.tsv", index, spec.params.size());

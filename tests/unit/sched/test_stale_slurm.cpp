@@ -1,76 +1,45 @@
-// The SLURM path with stale tasks, against stand-in sbatch / squeue / scontrol / sacct on PATH:
-// sbatch records its arguments and runs every array task of the script at once (through the
-// real `xmtf task`, as a job would), squeue then knows no job (all finished). After an input
-// changes, resubmit (and submit) must send exactly the stale indices, like failed ones, with
-// their dependents chained to the new jobs.
+// The SLURM path with stale tasks, on the fake SLURM of fake_slurm.hpp: each submitted array
+// task is then run through the real task wrapper (as its job would, so it records its
+// fingerprint) and shows as COMPLETED in squeue. After an input or an option changes, resubmit
+// and submit must send exactly the stale indices, like failed ones, with their dependents
+// chained to the new jobs.
 #include <gmock/gmock.h>
-#include <stdlib.h>
+
+#include <regex>
 
 #include "core/text.hpp"
 #include "sched/executor.hpp"
 #include "sched/fingerprint.hpp"
 #include "sched/markers.hpp"
 #include "sched/stale.hpp"
+#include "sched/task.hpp"
+#include "fake_slurm.hpp"
 #include "sched_test_util.hpp"
 
 namespace xmtf::sched {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
-using ::testing::Not;
-
-const char* kFakeSbatch = R"SH(#!/bin/bash
-# stand-in sbatch: records its arguments, runs each array task of the script now, prints a job id
-fake=$(dirname "$0")
-id=$(( $(cat "$fake/next_id" 2>/dev/null || echo 100) + 1 ))
-echo $id > "$fake/next_id"
-echo "$*" >> "$fake/sbatch.log"
-array= offset=0
-for a in "$@"; do
-  case $a in
-    --array=*) array=${a#--array=}; array=${array%%\%*} ;;
-    --export=*) [[ $a =~ XMTF_INDEX_OFFSET=([0-9]+) ]] && offset=${BASH_REMATCH[1]} ;;
-  esac
-done
-script=${@: -1}
-for part in ${array//,/ }; do
-  for i in $(seq ${part%-*} ${part#*-}); do
-    SLURM_JOB_ID=$id SLURM_ARRAY_JOB_ID=$id SLURM_ARRAY_TASK_ID=$i XMTF_INDEX_OFFSET=$offset \
-      bash "$script" >> "$fake/jobs.log" 2>&1 || echo "job $id task $i failed" >> "$fake/jobs.log"
-  done
-done
-echo $id
-)SH";
+using testing::FakeSlurm;
 
 struct StaleSlurmTest : ::testing::Test {
-  fs::path dir, fake;
-  std::string saved_path;
+  fs::path dir, work;
+  std::unique_ptr<FakeSlurm> slurm;
+  std::vector<std::vector<std::string>> queue;  // every job so far, COMPLETED
+  std::size_t jobs_run = 0;
   std::string c_run = "cat out/b_*.txt > out/c.txt";
   Plan plan;
 
   void SetUp() override {
     dir = testing::scratch(::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fake = dir / "fakebin";
-    fs::create_directories(fake);
-    fs::create_directories(dir / "out");
-    install("sbatch", kFakeSbatch);
-    install("squeue", "#!/bin/sh\nexit 0\n");
-    install("sacct", "#!/bin/sh\nexit 1\n");
-    install("scancel", "#!/bin/sh\necho \"$*\" >> \"$(dirname \"$0\")/scancel.log\"\n");
-    install("scontrol", "#!/bin/sh\n[ \"$1\" = show ] && echo 'MaxArraySize            = 1001'\n"
-                        "[ \"$1\" = update ] && echo \"$*\" >> \"$(dirname \"$0\")/scontrol.log\"\nexit 0\n");
-    saved_path = std::getenv("PATH");
-    ::setenv("PATH", (fake.string() + ":" + saved_path).c_str(), 1);
-    for (const char* lang : {"en", "sw", "zh"}) write_file_atomic(dir / "data" / (std::string(lang) + ".txt"), lang);
+    work = dir / "work";
+    slurm = std::make_unique<FakeSlurm>(dir / "fake");
+    fs::create_directories(work / "out");
+    for (const char* lang : {"en", "sw", "zh"}) write_file_atomic(work / "data" / (std::string(lang) + ".txt"), lang);
   }
   void TearDown() override {
-    ::setenv("PATH", saved_path.c_str(), 1);
+    slurm.reset();
     fs::remove_all(dir);
-  }
-  void install(const std::string& name, const std::string& text) {
-    write_file_atomic(fake / name, text);
-    fs::permissions(fake / name, fs::perms::owner_all);
   }
   void replan() {
     std::string manifest = fmt::format(R"TOML([run]
@@ -87,73 +56,93 @@ inputs = ["data/{{lang}}.txt"]
 array = "languages"
 after = ["a"]
 run = "cat out/a_{{lang}}.txt > out/b_{{lang}}.txt"
-inputs = ["out/a_{{lang}}.txt"]
 [stages.c]
 after = ["b"]
 run = "{}"
 )TOML",
-                                       dir.string(), c_run);
-    plan = make_plan(parse_manifest(manifest, "m.toml", "."), fs::path(XMTF_BIN_DIR) / "xmtf", false);
+                                       work.string(), c_run);
+    plan = make_plan(parse_manifest(manifest, "m.toml", "."), "/opt/xmtf/bin/xmtf", false);
     identify_programs(plan);
   }
-  std::vector<std::string> sbatch_calls() {
-    std::vector<std::string> calls;
-    for (const auto& line : split(read_file(fake / "sbatch.log"), '\n'))
-      if (!line.empty()) calls.push_back(line);
-    return calls;
+  // The jobs submitted since the last call run now, in order (dependencies hold by order).
+  void run_new_jobs() {
+    auto calls = slurm->calls("sbatch");
+    for (; jobs_run < calls.size(); ++jobs_run) {
+      std::string job = std::to_string(100 + jobs_run);
+      std::smatch spec;
+      std::string script = slurm->script_of_job(job);
+      ASSERT_TRUE(std::regex_search(script, spec, std::regex("task --spec '?([^' \\n]+)")));
+      std::size_t offset = std::stoul(FakeSlurm::option(calls[jobs_run], "--export").substr(std::string("ALL,XMTF_INDEX_OFFSET=").size()));
+      std::string array = FakeSlurm::option(calls[jobs_run], "--array");
+      for (std::size_t i : parse_index_ranges(array.substr(0, array.find('%')))) {
+        ::setenv("SLURM_JOB_ID", job.c_str(), 1);
+        EXPECT_EQ(run_task({spec[1].str(), offset + i, false}), 0);
+        ::unsetenv("SLURM_JOB_ID");
+        queue.push_back({job, std::to_string(i), "COMPLETED", "None"});
+      }
+    }
+    slurm->set_queue(queue);
+  }
+  std::vector<std::string> stale_labels(const StaleReport& report) {
+    std::vector<std::string> labels;
+    for (const auto& s : report.stages)
+      for (const auto& t : s.stale) labels.push_back(t.label);
+    return labels;
+  }
+  std::vector<std::string> new_sbatch(const std::string& option, std::size_t from) {
+    std::vector<std::string> out;
+    auto calls = slurm->calls("sbatch");
+    for (std::size_t i = from; i < calls.size(); ++i) out.push_back(FakeSlurm::option(calls[i], option));
+    return out;
   }
 };
 
-TEST_F(StaleSlurmTest, ResubmitSendsStaleTasksLikeFailedOnes) {
+TEST_F(StaleSlurmTest, ResubmitAndSubmitSendTheStaleTasksLikeFailedOnes) {
   replan();
   StaleReport none = find_stale(plan);
-  submit_run(plan, &none);
-  ASSERT_EQ(sbatch_calls().size(), 3u) << read_file(fake / "jobs.log");
-  EXPECT_TRUE(query_status(run_info_of(plan)).all_done()) << read_file(fake / "jobs.log");
+  submit_run(plan, &none);  // a = 100, b = 101, c = 102
+  run_new_jobs();
+  ASSERT_TRUE(query_status(run_info_of(plan)).all_done());
 
-  write_file_atomic(dir / "data/sw.txt", "swahili");
+  write_file_atomic(work / "data/sw.txt", "swahili");
   replan();
   StaleReport report = find_stale(plan);
-  std::vector<std::string> stale;
-  for (const auto& s : report.stages)
-    for (const auto& t : s.stale) stale.push_back(t.label);
-  EXPECT_THAT(stale, ElementsAre("a[sw]", "b[sw]", "c[0]"));
-  resubmit_run(plan, "", &report);
-  auto calls = sbatch_calls();
-  ASSERT_EQ(calls.size(), 6u);
-  EXPECT_THAT(calls[3], HasSubstr("--array=1 "));  // a: only sw
-  EXPECT_THAT(calls[4], HasSubstr("--array=1 "));  // b: only sw, after a's new job
-  EXPECT_THAT(calls[4], HasSubstr("--dependency=aftercorr:104"));
-  EXPECT_THAT(calls[5], HasSubstr("--array=0 "));
-  EXPECT_THAT(calls[5], HasSubstr("--dependency=afterok:105"));
-  EXPECT_EQ(read_file(dir / "out/a_sw.txt"), "swswahili");
-  EXPECT_EQ(read_file(dir / "out/a_en.txt"), "en");  // not rerun
-  EXPECT_EQ(read_file(dir / "out/c.txt"), "enswswahilizh");
-  auto marker = read_marker(plan.run_dir / "a", 1, "done");
-  ASSERT_TRUE(marker.has_value());
-  EXPECT_EQ(marker->job_id, "104");
+  EXPECT_THAT(stale_labels(report), ElementsAre("a[sw]", "b[sw]", "c[0]"));
+  resubmit_run(plan, "", &report);  // a = 103, b = 104, c = 105
+  EXPECT_THAT(new_sbatch("--array", 3), ElementsAre("1", "1", "0"));
+  EXPECT_THAT(new_sbatch("--dependency", 3), ElementsAre("", "aftercorr:103", "afterok:104"));
+  // Before the new jobs run, the retired tasks are waiting for them, not done.
+  RunStatus waiting = query_status(run_info_of(plan));
+  EXPECT_EQ(waiting.stage("a").tasks[1].state, TaskState::pending);
+  EXPECT_EQ(waiting.stage("a").tasks[0].state, TaskState::done);
+  run_new_jobs();
+  EXPECT_EQ(read_file(work / "out/a_sw.txt"), "swswahili");  // appended: it ran twice
+  EXPECT_EQ(read_file(work / "out/a_en.txt"), "en");         // ran once
+  EXPECT_EQ(read_file(work / "out/c.txt"), "enswswahilizh");
+  EXPECT_EQ(read_marker(plan.run_dir / "a", 1, "done")->job_id, "103");
   EXPECT_TRUE(query_status(run_info_of(plan)).all_done());
   replan();
   EXPECT_EQ(find_stale(plan).stale_count(), 0u);
 
-  // submit too: an edited option of c submits c alone.
+  // submit: an edited option of c submits c alone, with nothing to wait for.
   c_run = "cat out/b_*.txt out/b_*.txt > out/c.txt";
   replan();
   StaleReport edited = find_stale(plan);
-  submit_run(plan, &edited);
-  calls = sbatch_calls();
-  ASSERT_EQ(calls.size(), 7u);
-  EXPECT_THAT(calls[6], HasSubstr("/c/launch/"));  // the launch script of stage c
-  EXPECT_THAT(calls[6], Not(HasSubstr("--dependency")));  // a and b stay done: nothing to wait for
-  EXPECT_EQ(read_file(dir / "out/c.txt"), "enswswahilizhenswswahilizh");
+  EXPECT_THAT(stale_labels(edited), ElementsAre("c[0]"));
+  submit_run(plan, &edited);  // c = 106
+  EXPECT_THAT(new_sbatch("--array", 6), ElementsAre("0"));
+  EXPECT_THAT(new_sbatch("--dependency", 6), ElementsAre(""));
+  run_new_jobs();
+  EXPECT_EQ(read_file(work / "out/c.txt"), "enswswahilizhenswswahilizh");
 
   // --no-rerun-stale: a stale task is left alone.
-  write_file_atomic(dir / "data/en.txt", "english");
+  write_file_atomic(work / "data/en.txt", "english");
   replan();
   StaleReport kept = find_stale(plan, {false, {}});
   EXPECT_EQ(kept.stale_count(), 3u);
   resubmit_run(plan, "", &kept);
-  EXPECT_EQ(sbatch_calls().size(), 7u);
+  EXPECT_EQ(slurm->calls("sbatch").size(), 7u);
+  EXPECT_TRUE(fs::exists(marker_path(plan.run_dir / "a", 0, "done")));
 }
 
 }  // namespace
