@@ -7,6 +7,7 @@
 #include <gmock/gmock.h>
 
 #include "core/process.hpp"
+#include "core/sha256.hpp"
 #include "core/text.hpp"
 #include "sched/fingerprint.hpp"
 #include "sched/markers.hpp"
@@ -246,14 +247,12 @@ TEST_F(StaleTest, DryRunListsWhatWouldRun) {
 // that records its command line.
 struct TrainLineageTest : ::testing::Test {
   fs::path dir;
-  std::string steps = "60", lr = "0.003";
+  std::string steps = "60", lr = "0.003", rerun_on;
   Plan plan;
   void SetUp() override {
     dir = testing::scratch("train-lineage");
     fs::create_directories(dir / "bin");
-    write_file_atomic(dir / "bin/xmtf-train",
-                      "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'xmtf-train 0.1.0'; exit 0; }\necho \"$@\" >> calls.txt\n");
-    fs::permissions(dir / "bin/xmtf-train", fs::perms::owner_all);
+    write_trainer("first build");
     write_file_atomic(dir / "data.h5", "tokens");
   }
   void TearDown() override { fs::remove_all(dir); }
@@ -266,8 +265,9 @@ data = ["xx:1:data.h5"]
 steps = {}
 lr = {}
 checkpoint_dir = "ckpt"
+{}
 )TOML",
-                                       dir.string(), steps, lr);
+                                       dir.string(), steps, lr, rerun_on);
     plan = make_plan(parse_manifest(manifest, "m.toml", "."), dir / "bin/xmtf", false);
     identify_programs(plan);
     write_plan(plan);
@@ -278,6 +278,12 @@ checkpoint_dir = "ckpt"
     retire_stale(plan, report);
     EXPECT_EQ(run_task({plan.run_dir / "train/stage.json", 0, true}), 0);
     return format_stale(report);
+  }
+  void write_trainer(const std::string& comment) {
+    write_file_atomic(dir / "bin/xmtf-train", "#!/bin/sh\n# " + comment +
+                                                  "\n[ \"$1\" = --version ] && { echo 'xmtf-train 0.1.0'; exit 0; }\n"
+                                                  "echo \"$@\" >> calls.txt\n");
+    fs::permissions(dir / "bin/xmtf-train", fs::perms::owner_all);
   }
   std::string last_call() {
     auto lines = split(std::string(trim(read_file(dir / "calls.txt"))), '\n');
@@ -311,6 +317,23 @@ TEST_F(TrainLineageTest, MoreStepsContinueANewLearningRateOrDataStartsANewFolder
   ASSERT_TRUE(f.train.has_value());
   EXPECT_EQ(f.train->checkpoint_dir, "ckpt-3");
   EXPECT_EQ(f.train->configured_dir, "ckpt");
+}
+
+TEST_F(TrainLineageTest, ARebuiltProgramWithTheSameVersionRerunsOnlyWhereProgramIsATrigger) {
+  rerun();
+  auto f = fingerprint_from_json(read_marker(plan.run_dir / "train", 0, "done")->fingerprint, "train");
+  EXPECT_EQ(f.program.version, "xmtf-train 0.1.0");
+  EXPECT_EQ(f.program.sha256, sha256_file(dir / "bin/xmtf-train"));
+  write_trainer("rebuilt, same version");
+  rerun_on = R"(rerun_on = ["options", "inputs"])";
+  replan();
+  EXPECT_EQ(find_stale(plan).stale_count(), 0u);
+  rerun_on = "";
+  replan();
+  StaleReport report = find_stale(plan);
+  ASSERT_EQ(report.stale_count(), 1u);
+  EXPECT_THAT(format_stale(report), HasSubstr("train[0]: xmtf-train rebuilt (sha256 "));
+  EXPECT_THAT(format_stale(report), HasSubstr(", version xmtf-train 0.1.0 unchanged); starts a new checkpoint folder ckpt-2"));
 }
 
 }  // namespace
