@@ -61,8 +61,11 @@ bool has_checkpoint_lineage(const StageSpec& spec) {
 }
 
 std::string lineage_identity(const Fingerprint& f, unsigned triggers) {
+  // The program is never part of the identity: a rebuilt xmtf-train (any change in shared code
+  // relinks it) reruns the task when `program` is a trigger, but it continues the checkpoint it
+  // finds instead of throwing away days of training; `xmtf run --force train` with a fresh
+  // checkpoint_dir is the way to retrain with new code.
   json j = {{"command", identity_command(f.command)}, {"env", f.env}};
-  if (triggers & kProgramTrigger) j["program"] = f.program.sha256;
   if (triggers & kInputsTrigger) {
     json inputs = json::array();
     for (const auto& r : f.inputs) {

@@ -333,7 +333,7 @@ TEST_F(TrainLineageTest, ARebuiltProgramWithTheSameVersionRerunsOnlyWhereProgram
   StaleReport report = find_stale(plan);
   ASSERT_EQ(report.stale_count(), 1u);
   EXPECT_THAT(format_stale(report), HasSubstr("train[0]: xmtf-train rebuilt (sha256 "));
-  EXPECT_THAT(format_stale(report), HasSubstr(", version xmtf-train 0.1.0 unchanged); starts a new checkpoint folder ckpt-2"));
+  EXPECT_THAT(format_stale(report), HasSubstr(", version xmtf-train 0.1.0 unchanged); continues from its checkpoint in ckpt"));
 }
 
 }  // namespace
