@@ -23,7 +23,10 @@ struct Marker {
   std::string reason;
   double start_time = 0, end_time = 0;  // unix seconds
   std::string host;
-  long pid = 0;
+  long pid = 0;                  // the wrapper (`xmtf task`)
+  long long pid_start = 0;       // its start time (clock ticks since boot), so a reused pid is told apart
+  long program_pid = 0;          // the stage program, leader of its own process group
+  long long program_start = 0;
   int attempt = 1;
   std::string job_id, array_job_id, array_task_id;
   std::string log;

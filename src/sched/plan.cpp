@@ -190,6 +190,9 @@ void check_resources(const Manifest& m, const Stage& s, std::vector<std::string>
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     if (r.cpus_per_task > static_cast<int>(cores))
       problem(fmt::format("cpus_per_task = {}, but this machine has {} cores", r.cpus_per_task, cores));
+    else if (s.mpi && static_cast<long long>(r.total_tasks()) * r.cpus_per_task > static_cast<long long>(cores))
+      problem(fmt::format("{} MPI ranks x cpus_per_task {} need {} cores, but this machine has {}", r.total_tasks(),
+                          r.cpus_per_task, static_cast<long long>(r.total_tasks()) * r.cpus_per_task, cores));
     if (gpus_per_node > 0 && !fs::exists("/dev/nvidia0"))
       problem(fmt::format("asks for {} GPU(s) per node, but this machine has none", gpus_per_node));
     return;
@@ -254,6 +257,10 @@ StageSpec make_spec(const Plan& plan, const Stage& stage, const fs::path& execut
   spec.task_count = stage.task_count();
   spec.workdir = m.workdir.string();
   spec.run_dir = plan.run_dir.string();
+  for (const auto& dep : stage.after) {
+    const Stage* upstream = m.find_stage(dep);
+    spec.after.push_back({dep, arrays_aligned(stage, *upstream), upstream->task_count()});
+  }
   return spec;
 }
 

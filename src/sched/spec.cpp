@@ -30,6 +30,9 @@ std::string spec_to_json(const StageSpec& s) {
   j["task_count"] = s.task_count;
   j["workdir"] = s.workdir;
   j["run_dir"] = s.run_dir;
+  json after = json::array();
+  for (const auto& u : s.after) after.push_back({{"stage", u.stage}, {"aligned", u.aligned}, {"tasks", u.tasks}});
+  j["after"] = after;
   return j.dump(2) + "\n";
 }
 
@@ -53,6 +56,7 @@ StageSpec spec_from_json(const std::string& text, const std::string& origin) {
     s.task_count = j.at("task_count");
     s.workdir = j.at("workdir");
     s.run_dir = j.at("run_dir");
+    for (const auto& u : j.value("after", json::array())) s.after.push_back({u.at("stage"), u.at("aligned"), u.at("tasks")});
     return s;
   } catch (const json::exception& e) {
     fail("{}: broken stage spec: {}", origin, e.what());

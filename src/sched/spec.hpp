@@ -12,6 +12,13 @@
 
 namespace xmtf::sched {
 
+// A stage this one runs after, as the task wrapper checks it before starting the program.
+struct UpstreamStage {
+  std::string stage;
+  bool aligned = false;  // task i needs task i of it; else every task of it
+  std::size_t tasks = 0;
+};
+
 struct StageSpec {
   std::string run;
   std::string stage;
@@ -28,6 +35,7 @@ struct StageSpec {
   std::size_t task_count = 1;
   std::string workdir;                // absolute
   std::string run_dir;                // absolute: <workdir>/jobs/<run>
+  std::vector<UpstreamStage> after;   // every upstream task a task needs must be done first
 };
 
 std::string spec_to_json(const StageSpec& spec);
