@@ -62,7 +62,7 @@ int main(int argc, char** argv) {
   auto* submit = app.add_subcommand("submit", "plan, then sbatch every stage chained by --dependency");
   submit->add_option("manifest", manifest, "the run manifest (TOML)")->required();
 
-  auto* status = app.add_subcommand("status", "per stage: done / failed / running / pending / never-ran, failed tasks and logs");
+  auto* status = app.add_subcommand("status", "per stage: done / failed / running / pending / blocked / never-ran, failed and blocked tasks with their logs");
   status->add_option("run", target, "run name (jobs/<run>) or manifest")->required();
   status->add_option("--workdir", workdir, "where jobs/ lives (default .)");
   status->add_flag("--check", check, "exit 3 unless every task is done");
