@@ -6,7 +6,7 @@ MANIFEST ?= manifests/demo.toml
 RUN ?=
 XMTF = $(BUILD)/bin/xmtf
 
-.PHONY: setup build test golden run plan submit status resubmit cancel bench clean
+.PHONY: setup build test golden run plan submit status resubmit cancel report bench clean
 
 setup:
 	@scripts/setup.sh
@@ -40,6 +40,13 @@ resubmit: build
 
 cancel: build
 	$(XMTF) cancel $(if $(RUN),$(RUN),$(MANIFEST))
+
+# Tables and plots of a run: every eval result and metrics.jsonl under results/<run>/ into
+# results/<run>/report/. BASELINE="file ..." adds published columns, COMPARE=column differences.
+report: build
+	@test -n "$(RUN)" || { echo "usage: make report RUN=<run> [BASELINE='FILE...'] [COMPARE=COLUMN]" >&2; exit 2; }
+	$(BUILD)/bin/xmtf-aggregate --input results/$(RUN) $(foreach b,$(BASELINE),--baseline $(b)) \
+	  --output results/$(RUN)/report --title "$(RUN)" $(if $(COMPARE),--compare-to "$(COMPARE)")
 
 # The C++ benchmarks, then the scripted ones (each generates ~1 GiB under /tmp; minutes).
 bench: build
