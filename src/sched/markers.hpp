@@ -63,7 +63,9 @@ struct TaskId {
   std::string run, stage;
   std::size_t index = 0;
 };
-// Reads and verifies <index>.done; outputs that are not absolute are relative to workdir.
+// Reads and verifies <index>.done; outputs that are not absolute are relative to workdir. Every
+// check of what a completion record must hold (a task fingerprint, say) belongs here, as a field
+// of Marker and a verdict of its own, so that the runners, the wrapper and status agree.
 DoneMarker read_done_marker(const std::filesystem::path& stage_dir, const TaskId& task,
                             const std::filesystem::path& workdir);
 

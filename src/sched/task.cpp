@@ -50,7 +50,12 @@ bool attempt_alive_here(const Marker& m) {
     long long started = process_start_ticks(m.pid);
     if (started != 0 && (m.pid_start == 0 || started == m.pid_start)) return true;
   }
-  return m.program_pid > 0 && (::kill(-static_cast<pid_t>(m.program_pid), 0) == 0 || errno == EPERM);
+  if (m.program_pid <= 0) return false;
+  // A live process with the leader's pid but another start time took the pid after our group
+  // ended (Linux hands out no pid that still names a process group): not ours.
+  long long leader_started = process_start_ticks(m.program_pid);
+  if (leader_started != 0 && m.program_start != 0 && leader_started != m.program_start) return false;
+  return ::kill(-static_cast<pid_t>(m.program_pid), 0) == 0 || errno == EPERM;
 }
 
 namespace {
