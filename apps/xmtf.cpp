@@ -95,7 +95,7 @@ int main(int argc, char** argv) {
   submit->add_option("manifest", manifest, "the run manifest (TOML)")->required();
   add_rerun_options(submit, policy, dry_run);
 
-  auto* status = app.add_subcommand("status", "per stage: done / failed / running / pending / never-ran, failed tasks and logs");
+  auto* status = app.add_subcommand("status", "per stage: done / failed / running / pending / blocked / never-ran, failed and blocked tasks with their logs");
   status->add_option("run", target, "run name (jobs/<run>) or manifest")->required();
   status->add_option("--workdir", workdir, "where jobs/ lives (default .)");
   status->add_flag("--check", check, "exit 3 unless every task is done and none is stale");

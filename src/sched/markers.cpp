@@ -26,6 +26,9 @@ std::string marker_to_json(const Marker& m) {
             {"end_time", m.end_time},
             {"host", m.host},
             {"pid", m.pid},
+            {"pid_start", m.pid_start},
+            {"program_pid", m.program_pid},
+            {"program_start", m.program_start},
             {"attempt", m.attempt},
             {"job_id", m.job_id},
             {"array_job_id", m.array_job_id},
@@ -57,6 +60,9 @@ Marker marker_from_json(const std::string& text, const std::string& origin) {
     m.end_time = j.value("end_time", 0.0);
     m.host = j.value("host", "");
     m.pid = j.value("pid", 0L);
+    m.pid_start = j.value("pid_start", 0LL);
+    m.program_pid = j.value("program_pid", 0L);
+    m.program_start = j.value("program_start", 0LL);
     m.attempt = j.value("attempt", 1);
     m.job_id = j.value("job_id", "");
     m.array_job_id = j.value("array_job_id", "");

@@ -25,7 +25,10 @@ struct Marker {
   std::string reason;
   double start_time = 0, end_time = 0;  // unix seconds
   std::string host;
-  long pid = 0;
+  long pid = 0;                  // the wrapper (`xmtf task`)
+  long long pid_start = 0;       // its start time (clock ticks since boot), so a reused pid is told apart
+  long program_pid = 0;          // the stage program, leader of its own process group
+  long long program_start = 0;
   int attempt = 1;
   std::string job_id, array_job_id, array_task_id;
   std::string log;
@@ -65,7 +68,9 @@ struct TaskId {
   std::string run, stage;
   std::size_t index = 0;
 };
-// Reads and verifies <index>.done; outputs that are not absolute are relative to workdir.
+// Reads and verifies <index>.done; outputs that are not absolute are relative to workdir. Every
+// check of what a completion record must hold (a task fingerprint, say) belongs here, as a field
+// of Marker and a verdict of its own, so that the runners, the wrapper and status agree.
 DoneMarker read_done_marker(const std::filesystem::path& stage_dir, const TaskId& task,
                             const std::filesystem::path& workdir);
 

@@ -190,6 +190,9 @@ void check_resources(const Manifest& m, const Stage& s, std::vector<std::string>
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     if (r.cpus_per_task > static_cast<int>(cores))
       problem(fmt::format("cpus_per_task = {}, but this machine has {} cores", r.cpus_per_task, cores));
+    else if (s.mpi && static_cast<long long>(r.total_tasks()) * r.cpus_per_task > static_cast<long long>(cores))
+      problem(fmt::format("{} MPI ranks x cpus_per_task {} need {} cores, but this machine has {}", r.total_tasks(),
+                          r.cpus_per_task, static_cast<long long>(r.total_tasks()) * r.cpus_per_task, cores));
     if (gpus_per_node > 0 && !fs::exists("/dev/nvidia0"))
       problem(fmt::format("asks for {} GPU(s) per node, but this machine has none", gpus_per_node));
     return;

@@ -25,10 +25,10 @@ struct ProgramIdentity {
   bool known() const { return !sha256.empty(); }
 };
 
-// A stage this one comes after, as the task wrapper needs it to record what it consumed.
-struct SpecDependency {
+// A stage this one runs after, as the task wrapper checks it before starting the program.
+struct UpstreamStage {
   std::string stage;
-  bool aligned = false;
+  bool aligned = false;  // task i needs task i of it; else every task of it
   std::size_t tasks = 0;
 };
 
@@ -52,7 +52,7 @@ struct StageSpec {
   // as no inputs, every trigger, no dependencies, program not yet identified.
   std::vector<std::string> inputs;    // templates, relative to workdir
   std::vector<std::string> rerun_on = {"options", "inputs", "program"};
-  std::vector<SpecDependency> after;
+  std::vector<UpstreamStage> after;   // every upstream task a task needs must be done first
   ProgramIdentity program;
 };
 

@@ -136,7 +136,7 @@ class UpstreamComparison {
       else if (before->execution != executions_digest(executions)) out.push_back(fmt::format("upstream {} ran again since", dep.stage));
     }
     for (const auto& u : recorded.upstream)
-      if (std::none_of(stage.spec.after.begin(), stage.spec.after.end(), [&](const SpecDependency& d) { return d.stage == u.stage; }))
+      if (std::none_of(stage.spec.after.begin(), stage.spec.after.end(), [&](const UpstreamStage& d) { return d.stage == u.stage; }))
         out.push_back(fmt::format("no longer after {}", u.stage));
   }
 

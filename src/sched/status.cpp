@@ -1,6 +1,5 @@
 #include "sched/status.hpp"
 
-#include <signal.h>
 
 #include <algorithm>
 #include <chrono>
@@ -52,6 +51,7 @@ const char* task_state_name(TaskState state) {
     case TaskState::failed: return "failed";
     case TaskState::running: return "running";
     case TaskState::pending: return "pending";
+    case TaskState::blocked: return "blocked";
     default: return "never-ran";
   }
 }
@@ -89,10 +89,6 @@ std::map<std::size_t, LatestJob> latest_jobs(const std::vector<Submission>& subm
   return latest;
 }
 
-bool process_alive_here(const Marker& m) {
-  return m.host == host_name() && m.pid > 0 && (::kill(static_cast<pid_t>(m.pid), 0) == 0 || errno == EPERM);
-}
-
 // A retired (stale) task counts as not submitted until a job newer than its retirement holds it.
 bool submitted_since_retired(const fs::path& stage_dir, std::size_t index, const LatestJob* job) {
   if (!job || !job->submission) return false;
@@ -117,14 +113,22 @@ TaskStatus classify(const RunInfo& run, const fs::path& stage_dir, const TaskId&
     bad_done = done.problem;
   }
   const SlurmTask* queued = nullptr;
+  bool job_known = false;  // SLURM (squeue or sacct) still knows the job holding this task
   if (job && job->submission) {
     t.job = fmt::format("{}_{}", job->submission->job_id, job->array_task);
     t.log = (stage_dir / "logs" / fmt::format("{}_{}.out", job->submission->job_id, job->array_task)).string();
     auto found = in.queue.find(job->submission->job_id);
     if (found != in.queue.end()) {
+      job_known = true;
       auto task = found->second.find(job->array_task);
       if (task != found->second.end()) queued = &task->second;
     }
+  }
+  if (queued && queued->state == "PENDING" && queued->reason == "DependencyNeverSatisfied") {
+    t.state = TaskState::blocked;
+    t.detail = "waits for a dependency that can never be satisfied (a task it waits for failed); `xmtf resubmit` "
+               "re-points it";
+    return t;
   }
   if (queued && queued->state == "PENDING") {
     t.state = TaskState::pending;
@@ -139,7 +143,7 @@ TaskStatus classify(const RunInfo& run, const fs::path& stage_dir, const TaskId&
     auto marker = read_marker(stage_dir, index, "running");
     if (marker && !marker->log.empty()) t.log = marker->log;
     // Inside SLURM the queue (above) says whether it still runs; locally, the process does.
-    if (marker && marker->job_id.empty() && process_alive_here(*marker)) {
+    if (marker && marker->job_id.empty() && attempt_alive_here(*marker)) {
       t.state = TaskState::running;
       return t;
     }
@@ -171,6 +175,13 @@ TaskStatus classify(const RunInfo& run, const fs::path& stage_dir, const TaskId&
   if (!bad_done.empty()) {
     t.state = TaskState::failed;
     t.detail = bad_done;
+    return t;
+  }
+  if (job_known) {
+    // squeue -r lists every pending task of a job it knows: one missing without any marker never
+    // started and left the queue, which is what scancel of a pending task does.
+    t.state = TaskState::failed;
+    t.detail = "cancelled: removed from the queue before it started";
     return t;
   }
   if (job && job->submission) {
@@ -211,60 +222,99 @@ RunStatus compute_status(const RunInfo& run, const StatusInputs& in) {
   return status;
 }
 
+namespace {
+
+std::vector<std::string> unique_job_ids(const std::vector<Submission>& submissions) {
+  std::vector<std::string> ids;
+  for (const auto& s : submissions)
+    if (std::find(ids.begin(), ids.end(), s.job_id) == ids.end()) ids.push_back(s.job_id);
+  return ids;
+}
+
+// Jobs SLURM's queue cannot explain fully: forgotten ones (past MinJobAge) and ones with tasks
+// squeue no longer lists (scancel'd before they started). Accounting, where the cluster has it,
+// knows their final state; it never overrides what squeue says.
+void ask_accounting(const std::vector<Submission>& submissions, QueueSnapshot& queue) {
+  if (!sacct_available()) return;
+  std::vector<std::string> ids;
+  double earliest = unix_now();
+  for (const auto& s : submissions) {
+    auto found = queue.find(s.job_id);
+    bool incomplete = found == queue.end() || std::any_of(s.indices.begin(), s.indices.end(), [&](std::size_t i) {
+                        return !found->second.count(i - s.index_offset);
+                      });
+    if (incomplete && std::find(ids.begin(), ids.end(), s.job_id) == ids.end()) {
+      ids.push_back(s.job_id);
+      earliest = std::min(earliest, s.submitted_at);
+    }
+  }
+  for (auto& [job, tasks] : sacct(ids, earliest))
+    for (auto& [task, state] : tasks) queue[job].emplace(task, state);
+}
+
+}  // namespace
+
 RunStatus query_status(const RunInfo& run, int lost_after_seconds) {
   StatusInputs in;
   in.now = unix_now();
   in.lost_after_seconds = lost_after_seconds;
-  if (fs::exists(run.dir / "state.sqlite")) {
-    StateStore store(run.dir);
-    in.submissions = store.submissions();
-  }
-  if (!in.submissions.empty() && slurm_available()) {
-    std::vector<std::string> ids;
-    for (const auto& s : in.submissions)
-      if (std::find(ids.begin(), ids.end(), s.job_id) == ids.end()) ids.push_back(s.job_id);
-    in.queue = squeue(ids);
-    // Jobs squeue no longer knows (past MinJobAge): ask accounting, where the cluster has it.
-    std::vector<std::string> forgotten;
-    double earliest = in.now;
-    for (const auto& s : in.submissions)
-      if (!in.queue.count(s.job_id) && std::find(forgotten.begin(), forgotten.end(), s.job_id) == forgotten.end()) {
-        forgotten.push_back(s.job_id);
-        earliest = std::min(earliest, s.submitted_at);
-      }
-    for (auto& [job, tasks] : sacct(forgotten, earliest)) in.queue[job] = std::move(tasks);
+  in.submissions = load_submissions(run.dir);
+  if (!in.submissions.empty()) {
+    if (!slurm_available())
+      fail("run {} was submitted to SLURM, but squeue is not on PATH here: its queued tasks cannot be told from failed "
+           "ones (run `xmtf status` where the SLURM client is)",
+           run.run);
+    in.queue = squeue(unique_job_ids(in.submissions));
+    ask_accounting(in.submissions, in.queue);
   }
   return compute_status(run, in);
 }
+
+namespace {
+
+// " lang=sw" for a task of an array over lang; "" when the task table cannot be read.
+std::string task_params(const RunInfo& run, const std::string& stage, std::size_t index) {
+  std::string params;
+  try {
+    StageSpec spec = read_spec(run.dir / stage / "stage.json");
+    auto values = read_task_row(run.dir / stage / "tasks.tsv", index, spec.params.size());
+    for (std::size_t p = 0; p < values.size(); ++p) params += fmt::format(" {}={}", spec.params[p], values[p]);
+  } catch (const Error&) {
+  }
+  return params;
+}
+
+// The tasks in one state, one line each with why and their log, at most max_listed.
+std::string list_tasks(const RunInfo& run, const RunStatus& status, TaskState state, const std::string& title,
+                       std::size_t max_listed) {
+  std::string out;
+  std::size_t total = 0;
+  for (const auto& s : status.stages)
+    for (std::size_t i = 0; i < s.tasks.size(); ++i) {
+      const TaskStatus& t = s.tasks[i];
+      if (t.state != state || ++total > max_listed) continue;
+      if (total == 1) out += title + ":\n";
+      out += fmt::format("  {}[{}]{}: {}\n    log: {}\n", s.name, i, task_params(run, s.name, i), t.detail,
+                         t.log.empty() ? "-" : t.log);
+    }
+  if (total > max_listed) out += fmt::format("  ... and {} more {} tasks\n", total - max_listed, task_state_name(state));
+  return out;
+}
+
+}  // namespace
 
 std::string format_status(const RunInfo& run, const RunStatus& status, std::size_t max_failed_listed) {
   std::string out = fmt::format("run {} ({}, {})\n", run.run, run.executor, run.dir.string());
   std::size_t width = 5;
   for (const auto& s : status.stages) width = std::max(width, s.name.size());
-  out += fmt::format("  {:<{}} {:>7} {:>7} {:>7} {:>7} {:>9} {:>7}\n", "stage", width, "done", "failed", "running",
-                     "pending", "never-ran", "total");
+  out += fmt::format("  {:<{}} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>7}\n", "stage", width, "done", "failed", "running",
+                     "pending", "blocked", "never-ran", "total");
   for (const auto& s : status.stages)
-    out += fmt::format("  {:<{}} {:>7} {:>7} {:>7} {:>7} {:>9} {:>7}\n", s.name, width, s.count(TaskState::done),
+    out += fmt::format("  {:<{}} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>7}\n", s.name, width, s.count(TaskState::done),
                        s.count(TaskState::failed), s.count(TaskState::running), s.count(TaskState::pending),
-                       s.count(TaskState::never_ran), s.tasks.size());
-  std::size_t listed = 0, failed_total = 0;
-  for (const auto& s : status.stages) {
-    for (std::size_t i = 0; i < s.tasks.size(); ++i) {
-      const TaskStatus& t = s.tasks[i];
-      if (t.state != TaskState::failed) continue;
-      if (++failed_total > max_failed_listed) continue;
-      if (listed++ == 0) out += "failed tasks:\n";
-      std::string params;
-      try {
-        StageSpec spec = read_spec(run.dir / s.name / "stage.json");
-        auto values = read_task_row(run.dir / s.name / "tasks.tsv", i, spec.params.size());
-        for (std::size_t p = 0; p < values.size(); ++p) params += fmt::format(" {}={}", spec.params[p], values[p]);
-      } catch (const Error&) {
-      }
-      out += fmt::format("  {}[{}]{}: {}\n    log: {}\n", s.name, i, params, t.detail, t.log.empty() ? "-" : t.log);
-    }
-  }
-  if (failed_total > max_failed_listed) out += fmt::format("  ... and {} more failed tasks\n", failed_total - max_failed_listed);
+                       s.count(TaskState::blocked), s.count(TaskState::never_ran), s.tasks.size());
+  out += list_tasks(run, status, TaskState::failed, "failed tasks", max_failed_listed);
+  out += list_tasks(run, status, TaskState::blocked, "blocked tasks (`xmtf resubmit` repairs them)", max_failed_listed);
   out += status.all_done() ? "all tasks done\n" : "";
   return out;
 }

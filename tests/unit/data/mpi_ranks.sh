@@ -4,8 +4,12 @@
 # rerun with the same output.
 # Usage: mpi_ranks.sh MPIEXEC XMTF_SHARD TEST_DATA_XP3 WORK_DIR
 set -euo pipefail
-mpiexec=$1 shard=$2 data=$3 work=$4
-rm -rf "$work" && mkdir -p "$work/input"
+mpiexec=$1 shard=$2 data=$3
+# A folder of this run alone under WORK_DIR's parent: two test runs at once never meet.
+mkdir -p "$(dirname "$4")"
+work=$(mktemp -d "$4.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/input"
 # Real samples plus the bad-line fixture (as language "bad") in one input tree.
 cp -r "$data/samples/." "$work/input/"
 cp -r "$data/bad_input/sw" "$work/input/bad"

@@ -2,8 +2,8 @@
 // A fake SLURM client for the executors' unit tests: sbatch, squeue, sacct, scancel, scontrol
 // and sinfo as one bash script on PATH that records every call (argv, one call per line) and
 // answers from files the test writes:
-//   queue.txt   squeue's records, one "job|task|STATE|reason|name" per line, printed in the
-//               -o format asked for (%F %K %i %T %r %j) and filtered by -j / --name
+//   queue.txt   squeue's records, one "job|task|STATE|reason|name|script" per line, printed in
+//               the -o format asked for (%F %K %i %T %r %j %o) and filtered by -j / --name
 //   sacct.txt   sacct's "JobID|State" lines; absent: "accounting storage is disabled", exit 1
 //   <prog>.fail its content goes to stderr and the program exits 1 (a controller that is down)
 // sbatch prints job ids 100, 101, ... and keeps a copy of each script it was given.
@@ -47,13 +47,13 @@ case $prog in
       shift
     done
     [ -e "$D/queue.txt" ] || exit 0
-    while IFS='|' read -r job task state reason name; do
+    while IFS='|' read -r job task state reason name script; do
       [ -z "$job" ] && continue
       [ -n "$jobs" ] && [[ "$jobs" != *",$job,"* ]] && continue
       [ -n "$names" ] && [[ "$names" != *",$name,"* ]] && continue
       id=${job}_$task; [ "$task" = N/A ] && id=$job
       out=${fmt//%F/$job}; out=${out//%K/$task}; out=${out//%i/$id}
-      out=${out//%T/$state}; out=${out//%r/$reason}; out=${out//%j/$name}
+      out=${out//%T/$state}; out=${out//%r/$reason}; out=${out//%j/$name}; out=${out//%o/$script}
       printf '%s\n' "$out"
     done < "$D/queue.txt" ;;
   sacct)
@@ -80,11 +80,12 @@ class FakeSlurm {
   FakeSlurm(const FakeSlurm&) = delete;
   FakeSlurm& operator=(const FakeSlurm&) = delete;
 
-  // squeue's records: {job, task, STATE, reason} (name "wrap"), or with a name as fifth field.
+  // squeue's records: {job, task, STATE, reason[, name[, script]]} (name "wrap", no script).
   void set_queue(const std::vector<std::vector<std::string>>& records) {
     std::string text;
     for (auto record : records) {
       if (record.size() == 4) record.push_back("wrap");
+      if (record.size() == 5) record.push_back("");
       text += join(record, "|") + "\n";
     }
     write_file_atomic(dir_ / "queue.txt", text);

@@ -3,10 +3,14 @@
 // records every task it is asked to start before handing over to the real `xmtf task`.
 #include <gmock/gmock.h>
 
+#include <chrono>
 #include <set>
+#include <thread>
 
 #include "core/text.hpp"
+#include "core/process.hpp"
 #include "sched/executor.hpp"
+#include "sched/lock.hpp"
 #include "sched/markers.hpp"
 #include "sched/state.hpp"
 #include "sched/status.hpp"
@@ -91,15 +95,20 @@ TEST_F(SlurmExecutor, SubmitChainsStagesAndSkipsDoneTasks) {
   write_plan(plan);
   write_task_marker(plan.run_dir, "a", 0, "done");
   submit_run(plan);
-  EXPECT_THAT(sbatch_option("--array"), ElementsAre("1-3%2", "0-3%2", "0%2"));
-  EXPECT_THAT(sbatch_option("--dependency"), ElementsAre("", "aftercorr:100", "afterok:101"));
+  // b[0]'s partner is done: it waits for nothing (with aftercorr:100 it would wait for all of
+  // job 100, which lacks task 0). c waits for every job that holds b's tasks.
+  EXPECT_THAT(sbatch_option("--array"), ElementsAre("1-3%2", "0%2", "1-3%2", "0%2"));
+  EXPECT_THAT(sbatch_option("--dependency"), ElementsAre("", "", "aftercorr:100", "afterany:101:102"));
   EXPECT_EQ(stage_of_job("100"), "a");
-  EXPECT_EQ(stage_of_job("102"), "c");
+  EXPECT_EQ(stage_of_job("101"), "b");
+  EXPECT_EQ(stage_of_job("103"), "c");
   StateStore store(plan.run_dir);
   auto subs = store.submissions();
-  ASSERT_EQ(subs.size(), 3u);
+  ASSERT_EQ(subs.size(), 4u);
   EXPECT_EQ(format_index_ranges(subs[0].indices), "1-3");
-  EXPECT_EQ(subs[1].dependency, "aftercorr:100");
+  EXPECT_EQ(subs[2].dependency, "aftercorr:100");
+  // Each submission is recorded in its launch folder too (state.sqlite can be rebuilt).
+  EXPECT_THAT(read_file(fs::path(subs[3].launch_dir) / "submission.json"), HasSubstr("\"job_id\": \"103\""));
 }
 
 TEST_F(SlurmExecutor, SubmitRefusesWhileTasksAreQueued) {
@@ -169,12 +178,26 @@ TEST_F(AfterOneFailure, ResubmitWithNothingFailedSubmitsNothing) {
 }
 
 TEST_F(AfterOneFailure, ResubmitOfOneStageLeavesTheOthers) {
+  write_task_marker(plan.run_dir, "a", 1, "done");
+  fs::remove(marker_path(plan.run_dir / "a", 1, "failed"));
+  write_task_marker(plan.run_dir, "b", 1, "failed");
+  slurm->set_queue({{"101", "1", "FAILED", "NonZeroExitCode"}, {"102", "N/A", "PENDING", "Dependency"}});
+  resubmit_run(plan, "b");
+  EXPECT_THAT(sbatch_option("--array"), ElementsAre("1%2"));
+  EXPECT_THAT(sbatch_option("--dependency"), ElementsAre(""));
+  EXPECT_EQ(stage_of_job("103"), "b");
+  // c now also waits for the new job, which holds b[1].
+  EXPECT_THAT(slurm->dependency_updates(), ElementsAre(std::make_pair(std::string("102"), std::string("afterany:103"))));
+}
+
+// A task whose input nothing will produce (its partner failed and is not resubmitted) is not
+// submitted to wait forever.
+TEST_F(AfterOneFailure, ResubmitOfOneStageSkipsTasksWhoseInputCannotBeProduced) {
   write_task_marker(plan.run_dir, "b", 1, "failed");
   slurm->set_queue({{"100", "1", "FAILED", "NonZeroExitCode"}, {"101", "1", "FAILED", "NonZeroExitCode"},
                     {"102", "N/A", "PENDING", "Dependency"}});
   resubmit_run(plan, "b");
-  EXPECT_THAT(sbatch_option("--array"), ElementsAre("1%2"));
-  EXPECT_EQ(stage_of_job("103"), "b");
+  EXPECT_TRUE(slurm->calls("sbatch").empty());
 }
 
 TEST_F(SlurmExecutor, CancelStopsEveryJobWithQueuedOrRunningTasks) {
@@ -207,6 +230,207 @@ TEST_F(SlurmExecutor, CancelLeavesFinishedJobsAlone) {
   auto calls = slurm->calls("scancel");
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_THAT(calls[0], UnorderedElementsAre("101", "102"));
+}
+
+// Issue 19.1: b[1] fails while its siblings still run. c (after all of b) must wait for the old
+// job and the new one in a form SLURM can satisfy whatever the old job's outcome: afterok on a job
+// holding a failed task is never satisfied.
+TEST_F(SlurmExecutor, ResubmitWhileSiblingsRunKeepsTheWholeStageDependentSatisfiable) {
+  submit_run(plan);  // a = 100, b = 101, c = 102
+  for (std::size_t i = 0; i < 4; ++i) write_task_marker(plan.run_dir, "a", i, "done");
+  write_task_marker(plan.run_dir, "b", 1, "failed");
+  write_task_marker(plan.run_dir, "b", 3, "done");
+  slurm->set_queue({{"101", "0", "RUNNING", "None"},
+                    {"101", "1", "FAILED", "NonZeroExitCode"},
+                    {"101", "2", "RUNNING", "None"},
+                    {"101", "3", "COMPLETED", "None"},
+                    {"102", "N/A", "PENDING", "Dependency"}});
+  slurm->clear_calls();
+  resubmit_run(plan, "");
+  EXPECT_THAT(sbatch_option("--array"), ElementsAre("1%2"));
+  EXPECT_EQ(stage_of_job("103"), "b");
+  EXPECT_THAT(slurm->dependency_updates(), ElementsAre(std::make_pair(std::string("102"), std::string("afterany:101:103"))));
+}
+
+// Issue 19.2: a[1] and then a[2] fail and are resubmitted one after the other. b[1] must still
+// wait for the first rerun when the second resubmit re-points b[2].
+TEST_F(SlurmExecutor, TwoSuccessiveResubmitsKeepEveryPartnerDependency) {
+  submit_run(plan);  // a = 100, b = 101 (aftercorr:100), c = 102
+  write_task_marker(plan.run_dir, "a", 1, "failed");
+  slurm->set_queue({{"100", "0", "RUNNING", "None"},
+                    {"100", "1", "FAILED", "NonZeroExitCode"},
+                    {"100", "2", "RUNNING", "None"},
+                    {"100", "3", "RUNNING", "None"},
+                    {"101", "0", "PENDING", "Dependency"},
+                    {"101", "1", "PENDING", "DependencyNeverSatisfied"},
+                    {"101", "2", "PENDING", "Dependency"},
+                    {"101", "3", "PENDING", "Dependency"},
+                    {"102", "N/A", "PENDING", "Dependency"}});
+  slurm->clear_calls();
+  resubmit_run(plan, "");  // a[1] -> 103
+  EXPECT_THAT(sbatch_option("--array"), ElementsAre("1%2"));
+  EXPECT_THAT(slurm->dependency_updates(),
+              UnorderedElementsAre(std::make_pair(std::string("101_[0,2-3]"), std::string("aftercorr:100")),
+                                   std::make_pair(std::string("101_[1]"), std::string("aftercorr:103"))));
+
+  // Now a[2] fails in the old job while a[1]'s rerun is still queued.
+  for (std::size_t i : {0, 3}) {
+    write_task_marker(plan.run_dir, "a", i, "done");
+    write_task_marker(plan.run_dir, "b", i, "done");
+  }
+  write_task_marker(plan.run_dir, "a", 2, "failed");
+  slurm->set_queue({{"100", "0", "COMPLETED", "None"},
+                    {"100", "1", "FAILED", "NonZeroExitCode"},
+                    {"100", "2", "FAILED", "NonZeroExitCode"},
+                    {"100", "3", "COMPLETED", "None"},
+                    {"101", "0", "COMPLETED", "None"},
+                    {"101", "1", "PENDING", "Dependency"},
+                    {"101", "2", "PENDING", "DependencyNeverSatisfied"},
+                    {"101", "3", "COMPLETED", "None"},
+                    {"102", "N/A", "PENDING", "Dependency"},
+                    {"103", "1", "PENDING", "Priority"}});
+  slurm->clear_calls();
+  resubmit_run(plan, "");  // a[2] -> 104
+  EXPECT_THAT(sbatch_option("--array"), ElementsAre("2%2"));
+  EXPECT_EQ(stage_of_job("104"), "a");
+  EXPECT_THAT(slurm->dependency_updates(),
+              UnorderedElementsAre(std::make_pair(std::string("101_[1]"), std::string("aftercorr:103")),
+                                   std::make_pair(std::string("101_[2]"), std::string("aftercorr:104"))));
+}
+
+// A blocked task (DependencyNeverSatisfied) is repaired even when nothing is left to resubmit:
+// here its partner was rerun and is done.
+TEST_F(AfterOneFailure, BlockedDependentIsRepointedWhenItsInputIsDone) {
+  write_task_marker(plan.run_dir, "a", 1, "done");
+  fs::remove(marker_path(plan.run_dir / "a", 1, "failed"));
+  RunStatus before = query_status(read_run_info(plan.run_dir));
+  EXPECT_EQ(before.stage("b").tasks[1].state, TaskState::blocked);
+  EXPECT_THAT(format_status(read_run_info(plan.run_dir), before), HasSubstr("blocked tasks (`xmtf resubmit` repairs them):\n  b[1] lang=fr: waits for a dependency that can never be satisfied"));
+  resubmit_run(plan, "");
+  EXPECT_TRUE(slurm->calls("sbatch").empty());
+  EXPECT_THAT(slurm->dependency_updates(), ElementsAre(std::make_pair(std::string("101"), std::string(""))));
+}
+
+// Issue 19.3: a resubmit waits for one in progress, then sees what that one submitted.
+TEST_F(AfterOneFailure, ConcurrentResubmitWaitsForTheRunLock) {
+  auto other = std::make_unique<RunLock>(plan.run_dir, "resubmit r", 0);
+  std::thread holder([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(800));
+    // What the other resubmit did meanwhile: a[1] is queued again, in job 103.
+    slurm->set_queue({{"100", "1", "FAILED", "NonZeroExitCode"},
+                      {"101", "1", "PENDING", "Dependency"},
+                      {"102", "N/A", "PENDING", "Dependency"},
+                      {"103", "1", "PENDING", "Priority"}});
+    StateStore store(plan.run_dir);
+    Submission s;
+    s.stage = "a";
+    s.job_id = "103";
+    s.indices = {1};
+    s.submitted_at = unix_now();
+    s.launch_dir = (plan.run_dir / "a/launch/0002").string();
+    fs::create_directories(s.launch_dir);
+    store.add(s);
+    other.reset();
+  });
+  resubmit_run(plan, "");
+  holder.join();
+  EXPECT_TRUE(slurm->calls("sbatch").empty()) << "a[1] was submitted a second time";
+}
+
+// Issue 19.4: a pending task scancel'd disappears from squeue; it is cancelled at once, and
+// resubmit takes it without waiting for lost_after_seconds.
+TEST_F(SlurmExecutor, PendingTaskCancelledInTheQueueIsResubmittedAtOnce) {
+  submit_run(plan);
+  slurm->set_queue({{"100", "0", "PENDING", "Priority"},
+                    {"100", "2", "PENDING", "Priority"},
+                    {"100", "3", "PENDING", "Priority"},
+                    {"101", "0", "PENDING", "Dependency"}});
+  RunStatus status = query_status(read_run_info(plan.run_dir));
+  EXPECT_EQ(status.stage("a").tasks[1].state, TaskState::failed);
+  EXPECT_EQ(status.stage("a").tasks[1].detail, "cancelled: removed from the queue before it started");
+  slurm->clear_calls();
+  resubmit_run(plan, "");
+  EXPECT_THAT(sbatch_option("--array"), ::testing::Contains("1%2"));
+  EXPECT_EQ(stage_of_job("103"), "a");
+}
+
+// Where accounting exists, sacct's state of a task squeue no longer lists is used.
+TEST_F(SlurmExecutor, AccountingExplainsTasksTheQueueNoLongerLists) {
+  submit_run(plan);
+  slurm->set_queue({{"100", "0", "RUNNING", "None"}});
+  slurm->set_sacct("100_0|RUNNING\n100_1|CANCELLED by 0\n100_[2-3%2]|PENDING\n");
+  RunStatus status = query_status(read_run_info(plan.run_dir));
+  EXPECT_EQ(status.stage("a").tasks[0].state, TaskState::running);
+  EXPECT_EQ(status.stage("a").tasks[1].state, TaskState::failed);
+  EXPECT_EQ(status.stage("a").tasks[1].detail, "cancelled before it finished");
+  EXPECT_EQ(status.stage("a").tasks[2].state, TaskState::pending);
+  EXPECT_EQ(status.stage("a").tasks[3].state, TaskState::pending);
+}
+
+// Issue 19.5: a failing squeue is an error, never an empty queue.
+TEST_F(SlurmExecutor, FailingQueueQueryIsAnErrorNotAnEmptyQueue) {
+  submit_run(plan);
+  slurm->make_fail("squeue", "squeue: error: Unable to contact slurm controller (connect failure)");
+  slurm->clear_calls();
+  try {
+    query_status(read_run_info(plan.run_dir), 0);
+    FAIL() << "status read a failing squeue as an empty queue";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("squeue failed (exit 1): squeue: error: Unable to contact slurm controller"));
+  }
+  EXPECT_THROW(resubmit_run(plan, ""), Error);
+  EXPECT_THROW(cancel_run(read_run_info(plan.run_dir)), Error);
+  EXPECT_TRUE(slurm->calls("sbatch").empty());
+  EXPECT_TRUE(slurm->calls("scancel").empty());
+  // "Invalid job id" is an answer: squeue knows none of the ids any more.
+  slurm->make_fail("squeue", "slurm_load_jobs error: Invalid job id specified");
+  EXPECT_EQ(query_status(read_run_info(plan.run_dir), 3600).stage("a").tasks[0].state, TaskState::pending);
+  slurm->make_fail("sacct", "sacct: error: slurmdbd: Connection refused");
+  EXPECT_THROW(query_status(read_run_info(plan.run_dir), 3600), Error);
+}
+
+// Issue 19.7: a deleted state.sqlite is rebuilt from the launch records: queued tasks stay
+// queued, and nothing is submitted twice.
+TEST_F(SlurmExecutor, DeletedStateIsRebuiltFromLaunchRecords) {
+  submit_run(plan);  // 100, 101, 102
+  slurm->set_queue({{"100", "0", "RUNNING", "None"},
+                    {"100", "1", "RUNNING", "None"},
+                    {"100", "2", "PENDING", "Resources"},
+                    {"100", "3", "PENDING", "Resources"},
+                    {"101", "0", "PENDING", "Dependency"},
+                    {"101", "1", "PENDING", "Dependency"},
+                    {"101", "2", "PENDING", "Dependency"},
+                    {"101", "3", "PENDING", "Dependency"},
+                    {"102", "N/A", "PENDING", "Dependency"}});
+  fs::remove(plan.run_dir / "state.sqlite");
+  RunStatus status = query_status(read_run_info(plan.run_dir));
+  EXPECT_EQ(status.stage("a").count(TaskState::running), 2u);
+  EXPECT_EQ(status.stage("c").count(TaskState::pending), 1u);
+  EXPECT_FALSE(fs::exists(plan.run_dir / "state.sqlite")) << "status wrote";
+  slurm->clear_calls();
+  resubmit_run(plan, "");
+  EXPECT_TRUE(slurm->calls("sbatch").empty());
+  EXPECT_EQ(StateStore(plan.run_dir).submissions().size(), 3u);
+}
+
+// ... and with the launch records gone too, jobs of the run still in the queue are refused.
+TEST_F(SlurmExecutor, UnrecordedJobsOfTheRunInTheQueueAreRefused) {
+  submit_run(plan);
+  std::string script = (plan.run_dir / "a/launch/0001/job.sbatch").string();
+  slurm->set_queue({{"100", "0", "RUNNING", "None", "xmtf.r.a", script},
+                    {"100", "1", "PENDING", "Resources", "xmtf.r.a", script},
+                    {"77", "0", "RUNNING", "None", "xmtf.r.a", "/elsewhere/jobs/r/a/launch/0001/job.sbatch"}});
+  fs::remove(plan.run_dir / "state.sqlite");
+  for (const char* stage : {"a", "b", "c"}) fs::remove(plan.run_dir / stage / "launch/0001/submission.json");
+  slurm->clear_calls();
+  try {
+    resubmit_run(plan, "");
+    FAIL() << "resubmitted while job 100 of the run is unrecorded";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("jobs 100 of run r are in the SLURM queue, but no submission record"));
+  }
+  EXPECT_THROW(submit_run(plan), Error);
+  EXPECT_TRUE(slurm->calls("sbatch").empty());
 }
 
 // Arrays larger than MaxArraySize are split into jobs with index offsets, and aligned stages
@@ -302,6 +526,43 @@ TEST_F(LocalExecutor, StartsOnlyWhatIsNotDoneAndNeverRestartsIt) {
   EXPECT_EQ(read_file(dir / "c.txt"), "c\n");
   EXPECT_EQ(run_local(plan), 0);
   EXPECT_TRUE(starts().empty()) << "a second run started tasks that were done";
+  EXPECT_EQ(read_file(dir / "a_en.txt"), "en\n");
+}
+
+// Issue 19.8: one `xmtf run` of a run at a time.
+TEST_F(LocalExecutor, SecondRunOfTheSameRunIsRefused) {
+  RunLock other(plan.run_dir, "run m.toml", 0);
+  try {
+    run_local(plan);
+    FAIL() << "a second run started";
+  } catch (const Error& e) {
+    EXPECT_THAT(e.what(), HasSubstr("run loc is being changed by `xmtf run m.toml` (pid "));
+  }
+  EXPECT_TRUE(starts().empty());
+}
+
+// Issue 19.9: a task whose previous attempt is still alive (an orphan of a killed run) is not
+// started beside it; the run waits for it to end, then runs it since it did not finish.
+TEST_F(LocalExecutor, PreviousAttemptStillAliveIsNotStartedAgain) {
+  write_plan(plan);
+  ProcessOptions group;
+  group.new_process_group = true;
+  pid_t orphan = spawn_process({"sleep", "1.5"}, group);
+  Marker running;
+  running.run = "loc";
+  running.stage = "a";
+  running.index = 0;
+  running.status = "running";
+  running.host = host_name();
+  running.pid = 999999;  // its wrapper is gone
+  running.program_pid = orphan;
+  write_marker(plan.run_dir / "a", running);
+  std::thread reaper([&] { wait_process(orphan); });  // the orphan is our child: reap it when it ends
+  double start = unix_now();
+  EXPECT_EQ(run_local(plan), 0);
+  reaper.join();
+  EXPECT_GE(unix_now() - start, 1.4);
+  EXPECT_EQ(starts().count("a 0"), 1u);
   EXPECT_EQ(read_file(dir / "a_en.txt"), "en\n");
 }
 

@@ -124,6 +124,8 @@ TEST(Plan, MachineChecks) {
   EXPECT_THAT(problems("[stages.a]\nrun = \"x\"\ncpus_per_task = 100000\n"), HasSubstr("cpus_per_task = 100000, but this machine has"));
   EXPECT_THAT(problems("[stages.a]\nrun = \"x\"\nntasks = 4\noptions = { tp = 2, pp = 1, dp = 1 }\n"),
               HasSubstr("tp x pp x dp = 2 x 1 x 1 = 2 ranks, but the stage starts nodes x ntasks_per_node = 4"));
+  EXPECT_THAT(problems("[stages.a]\nargv = [\"true\"]\nmpi = true\nntasks = 100000\n"),
+              HasSubstr("100000 MPI ranks x cpus_per_task 1 need 100000 cores, but this machine has"));
   EXPECT_EQ(problems("[stages.a]\nargv = [\"true\"]\n"), "");
 }
 

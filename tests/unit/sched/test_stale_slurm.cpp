@@ -110,7 +110,7 @@ TEST_F(StaleSlurmTest, ResubmitAndSubmitSendTheStaleTasksLikeFailedOnes) {
   EXPECT_THAT(stale_labels(report), ElementsAre("a[sw]", "b[sw]", "c[0]"));
   resubmit_run(plan, "", &report);  // a = 103, b = 104, c = 105
   EXPECT_THAT(new_sbatch("--array", 3), ElementsAre("1", "1", "0"));
-  EXPECT_THAT(new_sbatch("--dependency", 3), ElementsAre("", "aftercorr:103", "afterok:104"));
+  EXPECT_THAT(new_sbatch("--dependency", 3), ElementsAre("", "aftercorr:103", "afterany:104"));
   // Before the new jobs run, the retired tasks are waiting for them, not done.
   RunStatus waiting = query_status(run_info_of(plan));
   EXPECT_EQ(waiting.stage("a").tasks[1].state, TaskState::pending);

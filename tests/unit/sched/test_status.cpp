@@ -40,27 +40,38 @@ TEST(Status, ClassifiesMarkersAndQueue) {
   Submission old;
   old.stage = "s";
   old.job_id = "50";
-  old.indices = {0, 1, 2, 3, 4, 5};
+  old.indices = {0, 1, 2, 3, 4, 7};
   old.submitted_at = 500;
-  in.submissions = {old};
-  in.queue["50"][2] = {"PENDING", "DependencyNeverSatisfied"};
+  Submission forgotten = old;
+  forgotten.job_id = "51";
+  forgotten.indices = {5};
+  in.submissions = {old, forgotten};
+  in.queue["50"][2] = {"PENDING", "Dependency"};
   in.queue["50"][3] = {"RUNNING", "None"};
   in.queue["50"][4] = {"OUT_OF_MEMORY", "None"};  // gone without a marker
-  // 5: submitted long ago, no longer known to squeue, no marker: lost
+  // 5: submitted long ago in a job squeue no longer knows, no marker: lost
   // 6: never submitted
+  // 7: its job is known, but squeue lists no such task: scancel'd while pending
+  run.stages = {{"s", 8, {}}};
   RunStatus status = compute_status(run, in);
   const auto& t = status.stages[0].tasks;
   EXPECT_EQ(t[0].state, TaskState::done);
   EXPECT_EQ(t[1].state, TaskState::failed);
   EXPECT_EQ(t[2].state, TaskState::pending);
-  EXPECT_EQ(t[2].detail, "DependencyNeverSatisfied");
+  EXPECT_EQ(t[2].detail, "Dependency");
   EXPECT_EQ(t[3].state, TaskState::running);
   EXPECT_EQ(t[4].state, TaskState::failed);
   EXPECT_THAT(t[4].detail, HasSubstr("SLURM state OUT_OF_MEMORY without a marker"));
   EXPECT_EQ(t[5].state, TaskState::failed);
   EXPECT_THAT(t[5].detail, HasSubstr("left the queue without a marker"));
   EXPECT_EQ(t[6].state, TaskState::never_ran);
+  EXPECT_EQ(t[7].state, TaskState::failed);
+  EXPECT_EQ(t[7].detail, "cancelled: removed from the queue before it started");
   EXPECT_EQ(t[4].log, (dir / "s/logs/50_4.out").string());
+  // A task whose dependency SLURM can no longer satisfy is blocked, not plain pending.
+  in.queue["50"][2] = {"PENDING", "DependencyNeverSatisfied"};
+  EXPECT_EQ(compute_status(run, in).stages[0].tasks[2].state, TaskState::blocked);
+  in.queue["50"][2] = {"PENDING", "Dependency"};
 
   // A newer submission of task 1 that is still pending overrides the old failure.
   Submission retry;
