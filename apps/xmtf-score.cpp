@@ -1,8 +1,6 @@
 // xmtf-score: the sum and count of the target tokens' log-probabilities given the inputs, one
 // JSON line per input line, alone or under mpiexec (batches are spread over ranks; the output is
 // identical whatever the number of ranks). See docs/engine.md, "Scoring".
-#include <mpi.h>
-
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -13,6 +11,7 @@
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/progress.hpp"
+#include "dist/world.hpp"
 #include "eval/score.hpp"
 
 namespace {
@@ -76,7 +75,8 @@ std::vector<eval::ScoreSample> read_input(const Options& options, const fs::path
   return eval::read_score_input(options.input, tokenizer.get(), encoder ? &*encoder : nullptr, vocab_size);
 }
 
-int score(const Options& options, int rank, int world_size) {
+int score(const Options& options, dist::World& world) {
+  const int rank = world.rank();
   // Setup (model, input): deterministic, so every rank fails alike; agree before going on.
   std::unique_ptr<models::BloomModel> model;
   std::vector<eval::ScoreSample> samples;
@@ -95,12 +95,10 @@ int score(const Options& options, int rank, int world_size) {
     if (rank == 0) log::error("{}", e.what());
     ok = 0;
   }
-  int all_ok = 0;
-  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-  if (!all_ok) return 1;
+  if (!world.all_ok(ok == 1)) return 1;
 
   const std::int64_t n_batches = eval::batch_count(samples.size(), options.batch_size);
-  const auto mine = eval::batches_of_rank(n_batches, rank, world_size);
+  const auto mine = eval::batches_of_rank(samples, options.batch_size, rank, world.size());
   if (rank == 0)
     log::info("{}: {} parameters; {} samples in {} batches of up to {}", model_folder.string(),
               model->n_parameters(), samples.size(), n_batches, options.batch_size);
@@ -129,12 +127,11 @@ int score(const Options& options, int rank, int world_size) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log::info("rank done: {} batches, {} target tokens in {:.2f}s", mine.size(), my_tokens, seconds);
 
-  std::vector<double> all(samples.size(), 0.0);
-  MPI_Reduce(sums.data(), all.data(), static_cast<int>(sums.size()), MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+  world.communicator().all_reduce(std::span<double>(sums), dist::ReduceOp::sum);
   if (rank != 0) return 0;
   std::vector<eval::ScoreResult> results(samples.size());
   for (std::size_t i = 0; i < samples.size(); ++i)
-    results[i] = {all[i], static_cast<std::int64_t>(samples[i].target_ids.size())};
+    results[i] = {sums[i], static_cast<std::int64_t>(samples[i].target_ids.size())};
   write_results(options, samples, results);
   return 0;
 }
@@ -172,21 +169,8 @@ int main(int argc, char** argv) {
   return run_main(app, argc, argv, [&]() -> int {
     if (*prefix) options.target_prefix = target_prefix;
     if (*input_eos_option) options.input_eos = input_eos;
-    MPI_Init(&argc, &argv);
-    int rank = 0, world_size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
-    log::set_rank(rank, world_size);
-    int rc = 0;
-    try {
-      rc = score(options, rank, world_size);
-    } catch (const Error& e) {
-      // Past the agreed setup: the other ranks may wait in the reduction.
-      log::error("{}", e.what());
-      if (world_size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
-      rc = 1;
-    }
-    MPI_Finalize();
-    return rc;
+    dist::World world(argc, argv);
+    // Past the agreed setup, the other ranks may wait in the reduction: an error ends the job.
+    return world.run([&] { return score(options, world); });
   });
 }

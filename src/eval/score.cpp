@@ -13,6 +13,7 @@
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/text.hpp"
+#include "dist/balance.hpp"
 #include "models/bloom_config.hpp"
 #include "nn/kernels.hpp"
 #include "nn/memory.hpp"
@@ -127,10 +128,29 @@ std::int64_t batch_count(std::size_t n_samples, std::int64_t batch_size) {
   return (static_cast<std::int64_t>(n_samples) + batch_size - 1) / batch_size;
 }
 
-std::vector<std::int64_t> batches_of_rank(std::int64_t n_batches, int rank, int world_size) {
+namespace {
+std::vector<std::int64_t> batches_of(const std::vector<std::uint64_t>& costs, int rank, int world_size) {
   std::vector<std::int64_t> mine;
-  for (std::int64_t b = rank; b < n_batches; b += world_size) mine.push_back(b);
+  for (std::size_t b : dist::tasks_of_rank(dist::assign_balanced(costs, world_size), rank)) mine.push_back(static_cast<std::int64_t>(b));
   return mine;
+}
+}  // namespace
+
+std::vector<std::int64_t> batches_of_rank(std::int64_t n_batches, int rank, int world_size) {
+  return batches_of(std::vector<std::uint64_t>(static_cast<std::size_t>(n_batches), 1), rank, world_size);
+}
+
+std::vector<std::int64_t> batches_of_rank(std::span<const ScoreSample> samples, std::int64_t batch_size, int rank,
+                                          int world_size) {
+  std::vector<std::uint64_t> costs;
+  for (std::size_t begin = 0; begin < samples.size(); begin += static_cast<std::size_t>(batch_size)) {
+    const std::size_t count = std::min(samples.size() - begin, static_cast<std::size_t>(batch_size));
+    std::uint64_t longest = 0;
+    for (std::size_t i = begin; i < begin + count; ++i)
+      longest = std::max<std::uint64_t>(longest, samples[i].input_ids.size() + samples[i].target_ids.size());
+    costs.push_back(count * longest);
+  }
+  return batches_of(costs, rank, world_size);
 }
 
 std::vector<ScoreResult> score_batch(const models::BloomModel& model, std::span<const ScoreSample> batch,

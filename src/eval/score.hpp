@@ -44,9 +44,13 @@ std::filesystem::path resolve_model_folder(const std::filesystem::path& dir);
 std::unique_ptr<models::BloomModel> load_model(const std::filesystem::path& folder);
 
 // Batches are consecutive runs of batch_size samples, independent of the number of ranks, so a
-// sample's score is bit-identical whichever rank computes it. Batch b goes to rank b % world.
+// sample's score is bit-identical whichever rank computes it. They are spread over the ranks by
+// dist::assign_balanced: by their padded token count (batch size x longest sample), or, given
+// only their number, round robin (batch b to rank b % world).
 std::int64_t batch_count(std::size_t n_samples, std::int64_t batch_size);
 std::vector<std::int64_t> batches_of_rank(std::int64_t n_batches, int rank, int world_size);
+std::vector<std::int64_t> batches_of_rank(std::span<const ScoreSample> samples, std::int64_t batch_size, int rank,
+                                          int world_size);
 
 // Scores one batch in one forward (rows right-padded to the longest; a sample's tokens never
 // see the padding, which comes after them under the causal mask).
