@@ -25,6 +25,7 @@ struct Options {
   std::optional<bool> input_eos;
   bool target_eos = false;
   bool force = false;
+  std::string backend = "cpu";
 };
 
 // The output is up to date when it is newer than the input and the weights (rerun = no-op).
@@ -78,7 +79,7 @@ std::vector<eval::ScoreSample> read_input(const Options& options, const fs::path
 int score(const Options& options, dist::World& world) {
   const int rank = world.rank();
   // Setup (model, input): deterministic, so every rank fails alike; agree before going on.
-  std::unique_ptr<models::BloomModel> model;
+  std::unique_ptr<models::Model> model;
   std::vector<eval::ScoreSample> samples;
   fs::path model_folder;
   int ok = 1;
@@ -88,7 +89,7 @@ int score(const Options& options, dist::World& world) {
       if (rank == 0) log::info("{}: up to date, skipped (--force to redo)", options.output.string());
       return 0;
     }
-    model = eval::load_model(model_folder);
+    model = eval::load_model(model_folder, nn::backend_named(options.backend));
     samples = read_input(options, model_folder, model->config().vocab_size);
     eval::check_batches_fit_in_memory(*model, samples, options.batch_size, options.input.string());
   } catch (const Error& e) {
@@ -105,7 +106,7 @@ int score(const Options& options, dist::World& world) {
   // Each rank fills its samples' sums; the others stay 0 and the sum over ranks (x + 0 = x)
   // assembles the exact values on rank 0.
   std::vector<double> sums(samples.size(), 0.0);
-  models::BloomActivations activations;
+  const auto activations = model->make_activations();
   std::uint64_t my_samples = 0;
   for (std::int64_t b : mine)
     my_samples += std::min<std::uint64_t>(samples.size() - static_cast<std::uint64_t>(b * options.batch_size),
@@ -116,7 +117,7 @@ int score(const Options& options, dist::World& world) {
   for (std::int64_t b : mine) {
     const std::size_t begin = static_cast<std::size_t>(b * options.batch_size);
     const std::size_t count = std::min(samples.size() - begin, static_cast<std::size_t>(options.batch_size));
-    auto results = eval::score_batch(*model, std::span(samples).subspan(begin, count), activations);
+    auto results = eval::score_batch(*model, std::span(samples).subspan(begin, count), *activations);
     for (std::size_t i = 0; i < count; ++i) {
       sums[begin + i] = results[i].logprob_sum;
       my_tokens += results[i].tokens;
@@ -163,6 +164,8 @@ int main(int argc, char** argv) {
   app.add_option("--target-eos", options.target_eos, "append the end-of-document token to targets and score it too")
       ->default_val(false);
   app.add_option("--batch-size", options.batch_size, "samples per forward pass")->default_val(8)->check(CLI::PositiveNumber);
+  app.add_option("--backend", options.backend, "kernels: cpu (BLAS, default) or reference (plain loops, the oracle; slow)")
+      ->check(CLI::IsMember({"cpu", "reference"}));
   app.add_flag("--force", options.force, "rescore even when --output is newer than the input and the model");
   add_logging_options(app);
 

@@ -112,6 +112,8 @@ int main(int argc, char** argv) {
   app.add_option("--export-dir", s.export_dir, "write an HF folder (model.safetensors + config.json) at the end");
   app.add_option("--export-dtype", export_dtype, "f32, bf16 or f16")->check(CLI::IsMember({"f32", "bf16", "f16"}));
   app.add_option("--kill-switch-path", s.kill_switch_path, "stop cleanly (checkpoint, exit 0) when this file appears");
+  app.add_option("--backend", s.backend, "kernels: cpu (BLAS, default) or reference (plain loops, the oracle; slow)")
+      ->check(CLI::IsMember({"cpu", "reference"}));
   app.add_flag("--full-logits", s.full_logits, "compute the LM head on every position, not only where loss is taken (same result, slower; for benchmarks)");
   int tp = 1, pp = 1, dp = 1;
   app.add_option("--tp", tp, "tensor-parallel ranks (only 1 in this version)");

@@ -12,14 +12,14 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "ckpt/hf_bloom.hpp"
+#include "ckpt/hf_model.hpp"
 #include "ckpt/temporaries.hpp"
 #include "ckpt/training_checkpoint.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
-#include "models/bloom.hpp"
+#include "models/model.hpp"
 #include "nn/memory.hpp"
 
 namespace xmtf::train {
@@ -131,10 +131,12 @@ class Trainer {
  public:
   explicit Trainer(const TrainSettings& settings)
       : s_(settings),
-        config_(models::load_bloom_config(settings.model_config)),
-        model_(config_),
-        optimizer_(model_.layout(), settings.adam),
-        loader_(open_data(settings, config_), data_settings(settings, config_)) {
+        backend_(nn::backend_named(settings.backend)),
+        config_(models::load_model_config(settings.model_config)),
+        model_(models::create_model(*config_, backend_)),
+        optimizer_(model_->layout(), settings.adam, backend_),
+        loader_(open_data(settings, *config_), data_settings(settings, *config_)),
+        activations_(model_->make_activations()) {
     schedule_.max_lr = s_.lr;
     schedule_.min_lr = s_.min_lr;
     schedule_.warmup_steps = s_.warmup_steps;
@@ -146,7 +148,7 @@ class Trainer {
   TrainResult run();
 
  private:
-  static std::vector<LanguageData> open_data(const TrainSettings& s, const models::BloomConfig& config) {
+  static std::vector<LanguageData> open_data(const TrainSettings& s, const models::ModelConfig& config) {
     if (s.data.empty()) fail("no training data: give at least one --data LANG:WEIGHT:PATTERN");
     std::vector<LanguageData> languages;
     for (const LanguageFiles& files : s.data) {
@@ -154,7 +156,7 @@ class Trainer {
     }
     return languages;
   }
-  static DataSettings data_settings(const TrainSettings& s, const models::BloomConfig& config) {
+  static DataSettings data_settings(const TrainSettings& s, const models::ModelConfig& config) {
     DataSettings d;
     d.seq_len = s.seq_len;
     d.pad_id = config.pad_token_id;
@@ -173,19 +175,20 @@ class Trainer {
   void finish_export();
 
   TrainSettings s_;
-  models::BloomConfig config_;
-  models::BloomModel model_;
+  const nn::Backend& backend_;
+  std::unique_ptr<models::ModelConfig> config_;
+  std::unique_ptr<models::Model> model_;
   AdamW optimizer_;
   MtfDataLoader loader_;
   LrSchedule schedule_;
-  models::BloomActivations activations_;
+  std::unique_ptr<models::Activations> activations_;
   fs::path metrics_path_;
 };
 
 std::int64_t Trainer::start_or_resume() {
-  ckpt::TrainingBuffers buffers{&model_.params(), &optimizer_.exp_avg(), &optimizer_.exp_avg_sq()};
+  ckpt::TrainingBuffers buffers{&model_->params(), &optimizer_.exp_avg(), &optimizer_.exp_avg_sq()};
   if (auto latest = ckpt::latest_checkpoint(s_.checkpoint_dir)) {
-    const ckpt::TrainingState state = ckpt::load_training_checkpoint(*latest, model_.layout(), buffers);
+    const ckpt::TrainingState state = ckpt::load_training_checkpoint(*latest, model_->layout(), buffers);
     const Json trainer = Json::parse(state.trainer_json);
     if (trainer.value("seq_len", std::int64_t{0}) != s_.seq_len ||
         trainer.value("global_batch", std::int64_t{0}) != s_.global_batch ||
@@ -201,10 +204,10 @@ std::int64_t Trainer::start_or_resume() {
     return state.step;
   }
   if (!s_.init_weights.empty()) {
-    ckpt::load_bloom_weights(s_.init_weights, model_);
+    ckpt::load_hf_weights(s_.init_weights, *model_);
   } else {
-    model_.init_random(s_.seed);
-    log::info("random init (seed {}), {} parameters", s_.seed, model_.n_parameters());
+    model_->init_random(s_.seed);
+    log::info("random init (seed {}), {} parameters", s_.seed, model_->n_parameters());
   }
   truncate_metrics(metrics_path_, 0);
   return 0;
@@ -215,21 +218,21 @@ double Trainer::train_step(std::int64_t step, double& grad_norm, std::int64_t& t
       loader_.next_rows(s_.global_batch),
       s_.norm_target_loss ? LossNormalization::per_target : LossNormalization::token_mean, s_.prefix_lm);
   tokens = count_real_tokens(batch);
-  model_.zero_grads();
+  model_->zero_grads();
   double loss = 0.0;
   for (std::int64_t first = 0; first < s_.global_batch; first += s_.micro_batch) {
     const models::Batch micro = slice_batch(batch, first, s_.micro_batch);
-    model_.forward(micro, activations_, /*loss_rows_only=*/!s_.full_logits);
-    loss += model_.loss_and_backward(micro, activations_);
+    model_->forward(micro, *activations_, /*loss_rows_only=*/!s_.full_logits);
+    loss += model_->loss_and_backward(micro, *activations_);
   }
-  grad_norm = clip_grad_norm(model_.grads(), s_.clip_grad);
+  grad_norm = clip_grad_norm(model_->grads(), s_.clip_grad, backend_);
   // fp32 has no loss scaler whose job it would be to skip such a step: it is an error, raised
   // before the update so that neither the weights nor any checkpoint see it.
   if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
     fail("step {}: the loss ({}) or the gradient norm ({}) is not finite; stopping without saving (the last "
          "checkpoint is kept). Lower --lr, check --adam-* and the data, then rerun", step, loss, grad_norm);
   }
-  optimizer_.update(model_.params(), model_.grads(), schedule_.at(step));
+  optimizer_.update(model_->params(), model_->grads(), schedule_.at(step));
   return loss;
 }
 
@@ -241,7 +244,7 @@ std::optional<double> Trainer::validation_loss() {
   double loss = 0.0;
   for (std::int64_t first = 0; first < batch.batch_size; first += s_.micro_batch) {
     const models::Batch micro = slice_batch(batch, first, std::min(s_.micro_batch, batch.batch_size - first));
-    loss += model_.evaluate_loss(micro, activations_);
+    loss += model_->evaluate_loss(micro, *activations_);
   }
   return loss;
 }
@@ -254,9 +257,9 @@ void Trainer::save(std::int64_t step) {
   trainer["seed"] = s_.seed;
   trainer["adam_step"] = optimizer_.step();
   trainer["data"] = Json::parse(loader_.state().to_json());
-  ckpt::TrainingBuffers buffers{&model_.params(), &optimizer_.exp_avg(), &optimizer_.exp_avg_sq()};
-  ckpt::save_training_checkpoint(s_.checkpoint_dir, model_.layout(), buffers,
-                                 {step, models::bloom_config_to_json(config_), trainer.dump()});
+  ckpt::TrainingBuffers buffers{&model_->params(), &optimizer_.exp_avg(), &optimizer_.exp_avg_sq()};
+  ckpt::save_training_checkpoint(s_.checkpoint_dir, model_->layout(), buffers,
+                                 {step, config_->to_json(), trainer.dump()});
 }
 
 std::string Trainer::stop_reason(Clock::time_point start, double last_step_seconds) const {
@@ -276,7 +279,7 @@ std::string Trainer::stop_reason(Clock::time_point start, double last_step_secon
 
 void Trainer::finish_export() {
   if (s_.export_dir.empty()) return;
-  ckpt::export_bloom_hf(model_, s_.export_dir, s_.export_dtype);
+  ckpt::export_hf(*model_, s_.export_dir, s_.export_dtype);
 }
 
 TrainResult Trainer::run() {
@@ -362,13 +365,14 @@ void validate_settings(const TrainSettings& s) {
             "a language's weight must be a finite number > 0");
   }
   if (s.checkpoint_dir.empty()) fail("a checkpoint folder is required (--checkpoint-dir)");
+  nn::backend_named(s.backend);  // throws naming the known backends
 }
 
 namespace {
 
 // Weights, gradients and the two Adam moments (16 bytes per parameter) and one micro-batch's
 // activations must fit in memory; checked before any of it is allocated.
-void check_training_fits_in_memory(const models::BloomConfig& config, const TrainSettings& s) {
+void check_training_fits_in_memory(const models::ModelConfig& config, const TrainSettings& s) {
   const double memory = static_cast<double>(nn::host_memory_bytes());
   const double state_bytes = 16.0 * static_cast<double>(config.n_parameters());
   if (state_bytes > memory) {
@@ -376,7 +380,7 @@ void check_training_fits_in_memory(const models::BloomConfig& config, const Trai
          "memory here", config.origin, config.size_text(), format_bytes(state_bytes), format_bytes(memory));
   }
   // The activations of a model of this config (no weights allocated: only the formula is used).
-  const double activations = models::bloom_activation_bytes(config, s.micro_batch, s.seq_len);
+  const double activations = config.activation_bytes(s.micro_batch, s.seq_len);
   if (state_bytes + activations > memory) {
     fail("--seq-len {} --micro-batch {}: the activations of one micro-batch take {} (attention grows with seq_len^2, "
          "the logits with the {}-token vocabulary), which with the {} of training state is more than the {} of memory "
@@ -435,8 +439,7 @@ TrainResult run_training(const TrainSettings& settings) {
   if (settings.global_batch % settings.micro_batch != 0) {
     fail("--global-batch {} is not a multiple of --micro-batch {}", settings.global_batch, settings.micro_batch);
   }
-  const models::BloomConfig config = models::load_bloom_config(settings.model_config);
-  check_training_fits_in_memory(config, settings);
+  check_training_fits_in_memory(*models::load_model_config(settings.model_config), settings);
   fs::create_directories(settings.checkpoint_dir);
   const CheckpointFolderLock lock(settings.checkpoint_dir);
   remove_stale_temporaries(settings);

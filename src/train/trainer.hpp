@@ -60,6 +60,7 @@ struct TrainSettings {
   // LM head on every position, as Megatron does (same result; for benchmarks). Default: only
   // on the positions that carry loss.
   bool full_logits = false;
+  std::string backend = "cpu";  // nn::backend_named: cpu | reference
 };
 
 struct TrainResult {

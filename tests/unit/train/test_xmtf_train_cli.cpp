@@ -127,3 +127,10 @@ TEST(XmtfTrainCli, SigtermWhileLoadingExitsPromptly) {
   EXPECT_FALSE(ckpt::latest_checkpoint(dir / "ckpt").has_value());
   fs::remove_all(dir);
 }
+
+TEST(XmtfTrainCli, BackendOption) {
+  const fs::path dir = fresh_dir("backend");
+  EXPECT_EQ(run(kBin + base_args(dir / "a") + " --steps 1 --backend reference"), 0);
+  EXPECT_EQ(run(kBin + base_args(dir / "b") + " --steps 1 --backend tpu"), 2);
+  fs::remove_all(dir);
+}
