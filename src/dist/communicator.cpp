@@ -1,5 +1,9 @@
 #include "dist/communicator.hpp"
 
+#include <exception>
+
+#include "core/error.hpp"
+
 namespace xmtf::dist {
 
 std::size_t data_type_size(DataType type) {
@@ -9,6 +13,22 @@ std::size_t data_type_size(DataType type) {
     case DataType::u8: return 1;
   }
   return 0;
+}
+
+}  // namespace xmtf::dist
+
+namespace xmtf::dist {
+
+void agree_or_throw(Communicator& group, const std::function<void()>& work) {
+  std::exception_ptr failure;
+  try {
+    work();
+  } catch (...) {
+    failure = std::current_exception();
+  }
+  const int failed_ranks = group.all_reduce<std::int32_t>(failure ? 1 : 0, ReduceOp::sum);
+  if (failure) std::rethrow_exception(failure);
+  if (failed_ranks > 0) fail("{} other rank(s) failed (see their messages); stopping this one too", failed_ranks);
 }
 
 }  // namespace xmtf::dist

@@ -8,6 +8,7 @@
 // calling rank until its part is done; waits never spin a core and give up, ending the process
 // with a message, when a peer has died (see peer_watch.hpp).
 #include <cstddef>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -80,5 +81,14 @@ class Communicator {
     recv(data.data(), data.size(), data_type_of<T>(), peer, tag);
   }
 };
+
+}  // namespace xmtf::dist
+
+namespace xmtf::dist {
+
+// Runs work on every rank of group, then agrees: when it failed on this rank, its exception is
+// rethrown here; when it failed only elsewhere, an xmtf::Error saying so is thrown (that rank
+// reports its own). Every rank thus leaves together, and none waits for a failed one.
+void agree_or_throw(Communicator& group, const std::function<void()>& work);
 
 }  // namespace xmtf::dist
