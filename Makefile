@@ -49,10 +49,12 @@ report: build
 	  --output results/$(RUN)/report --title "$(RUN)" $(if $(COMPARE),--compare-to "$(COMPARE)")
 
 # The C++ benchmarks, then the scripted ones (each generates ~1 GiB under /tmp; minutes).
+# BASELINE_TRAIN=/path/to/another/xmtf-train compares the training step side by side.
 bench: build
 	@for b in $(BUILD)/bin/bench_*; do echo "== $$b"; $$b; done
 	@echo "== bench/hub/bench_fetch.sh"; bash bench/hub/bench_fetch.sh $(BUILD)/bin
 	@echo "== bench/data/bench_shard.sh"; bash bench/data/bench_shard.sh $(BUILD)/bin/xmtf-shard
+	@echo "== bench/engine/bench_train.sh"; bash bench/engine/bench_train.sh $(BUILD)/bin/xmtf-train $(BASELINE_TRAIN)
 
 clean:
 	rm -rf $(BUILD)

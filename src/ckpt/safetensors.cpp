@@ -169,7 +169,15 @@ void SafetensorsFile::read_f32(const std::string& name, std::span<float> out) co
   const TensorInfo& t = info(name);
   const auto n = static_cast<std::size_t>(t.numel());
   if (out.size() != n) fail("{}: tensor '{}' has {} elements, expected {}", path_.string(), name, n, out.size());
-  const std::uint8_t* src = data_ + t.begin;
+  read_f32(name, out, 0);
+}
+
+void SafetensorsFile::read_f32(const std::string& name, std::span<float> out, std::uint64_t first) const {
+  const TensorInfo& t = info(name);
+  const auto n = out.size();
+  if (first + n > static_cast<std::uint64_t>(t.numel()))
+    fail("{}: tensor '{}' has {} elements, elements [{}, {}) asked for", path_.string(), name, t.numel(), first, first + n);
+  const std::uint8_t* src = data_ + t.begin + first * dtype_size(t.dtype);
   for (std::size_t i = 0; i < n; ++i) {
     switch (t.dtype) {
       case DType::f32: { float v; std::memcpy(&v, src + 4 * i, 4); out[i] = v; break; }

@@ -9,6 +9,7 @@
 #include <regex>
 
 #include "ckpt/safetensors.hpp"
+#include "ckpt/sharded_io.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
@@ -35,7 +36,7 @@ void add_buffer(SafetensorsWriter& writer, const models::ParameterLayout& layout
     for (std::size_t i = 0; i < values.size(); ++i) {
       if (!std::isfinite(values[i])) fail("checkpoint: '{}{}' holds {} at element {}: not saved", prefix, spec.name, values[i], i);
     }
-    writer.add_f32(prefix + spec.name, spec.shape, values);
+    writer.add_f32(prefix + spec.name, spec.global_shape, whole_tensor(spec, values));
   }
 }
 
@@ -45,11 +46,11 @@ void read_buffer(const SafetensorsFile& file, const models::ParameterLayout& lay
   for (const models::TensorSpec& spec : layout.tensors()) {
     const std::string name = prefix + spec.name;
     if (!file.contains(name)) fail("{}: tensor '{}' is missing (checkpoint of another model?)", file.path().string(), name);
-    if (file.info(name).shape != spec.shape) {
+    if (file.info(name).shape != spec.global_shape) {
       fail("{}: tensor '{}' has shape [{}] but this model needs [{}]", file.path().string(), name,
-           fmt::join(file.info(name).shape, ","), fmt::join(spec.shape, ","));
+           fmt::join(file.info(name).shape, ","), fmt::join(spec.global_shape, ","));
     }
-    file.read_f32(name, layout.view(buffer, spec.name));
+    read_slice(file, name, spec, layout.view(buffer, spec.name));
   }
 }
 

@@ -8,13 +8,12 @@
 #include <set>
 #include <fstream>
 
-#include "ckpt/hf_bloom.hpp"
+#include "ckpt/hf_model.hpp"
 #include "ckpt/training_checkpoint.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/text.hpp"
-#include "models/bloom_config.hpp"
-#include "nn/kernels.hpp"
+#include "dist/balance.hpp"
 #include "nn/memory.hpp"
 
 namespace xmtf::eval {
@@ -116,9 +115,9 @@ fs::path resolve_model_folder(const fs::path& dir) {
        dir.string());
 }
 
-std::unique_ptr<models::BloomModel> load_model(const fs::path& folder) {
-  auto model = std::make_unique<models::BloomModel>(models::load_bloom_config(folder / "config.json"));
-  ckpt::load_bloom_weights(folder, *model);
+std::unique_ptr<models::Model> load_model(const fs::path& folder, const nn::Backend& backend) {
+  auto model = models::create_model(*models::load_model_config(folder / "config.json"), backend);
+  ckpt::load_hf_weights(folder, *model);
   return model;
 }
 
@@ -127,14 +126,33 @@ std::int64_t batch_count(std::size_t n_samples, std::int64_t batch_size) {
   return (static_cast<std::int64_t>(n_samples) + batch_size - 1) / batch_size;
 }
 
-std::vector<std::int64_t> batches_of_rank(std::int64_t n_batches, int rank, int world_size) {
+namespace {
+std::vector<std::int64_t> batches_of(const std::vector<std::uint64_t>& costs, int rank, int world_size) {
   std::vector<std::int64_t> mine;
-  for (std::int64_t b = rank; b < n_batches; b += world_size) mine.push_back(b);
+  for (std::size_t b : dist::tasks_of_rank(dist::assign_balanced(costs, world_size), rank)) mine.push_back(static_cast<std::int64_t>(b));
   return mine;
 }
+}  // namespace
 
-std::vector<ScoreResult> score_batch(const models::BloomModel& model, std::span<const ScoreSample> batch,
-                                     models::BloomActivations& activations) {
+std::vector<std::int64_t> batches_of_rank(std::int64_t n_batches, int rank, int world_size) {
+  return batches_of(std::vector<std::uint64_t>(static_cast<std::size_t>(n_batches), 1), rank, world_size);
+}
+
+std::vector<std::int64_t> batches_of_rank(std::span<const ScoreSample> samples, std::int64_t batch_size, int rank,
+                                          int world_size) {
+  std::vector<std::uint64_t> costs;
+  for (std::size_t begin = 0; begin < samples.size(); begin += static_cast<std::size_t>(batch_size)) {
+    const std::size_t count = std::min(samples.size() - begin, static_cast<std::size_t>(batch_size));
+    std::uint64_t longest = 0;
+    for (std::size_t i = begin; i < begin + count; ++i)
+      longest = std::max<std::uint64_t>(longest, samples[i].input_ids.size() + samples[i].target_ids.size());
+    costs.push_back(count * longest);
+  }
+  return batches_of(costs, rank, world_size);
+}
+
+std::vector<ScoreResult> score_batch(const models::Model& model, std::span<const ScoreSample> batch,
+                                     models::Activations& activations) {
   // Row i holds inputs + targets; the model reads row[0:seq] and predicts row[1:seq+1], so the
   // target token k (at row position n_in + k) is predicted at position n_in + k - 1.
   std::int64_t longest = 1;
@@ -168,13 +186,13 @@ std::vector<ScoreResult> score_batch(const models::BloomModel& model, std::span<
   std::vector<std::int32_t> targets(rows.size());
   for (std::size_t r = 0; r < rows.size(); ++r) targets[r] = b.target_ids[static_cast<std::size_t>(rows[r])];
   std::vector<double> log_probs(rows.size());
-  nn::token_log_probs(log_probs.data(), activations.logits.data(), targets.data(),
-                      static_cast<std::int64_t>(rows.size()), model.config().vocab_size);
+  model.backend().token_log_probs(log_probs.data(), activations.logits.data(), targets.data(),
+                                  static_cast<std::int64_t>(rows.size()), model.config().vocab_size);
   for (std::size_t r = 0; r < rows.size(); ++r) results[static_cast<std::size_t>(rows[r] / b.seq_len)].logprob_sum += log_probs[r];
   return results;
 }
 
-void check_batches_fit_in_memory(const models::BloomModel& model, std::span<const ScoreSample> samples,
+void check_batches_fit_in_memory(const models::Model& model, std::span<const ScoreSample> samples,
                                  std::int64_t batch_size, const std::string& input_name) {
   const double memory = static_cast<double>(nn::host_memory_bytes());
   const double weights = 4.0 * static_cast<double>(model.n_parameters());

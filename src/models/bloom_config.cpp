@@ -111,6 +111,22 @@ BloomConfig parse_bloom_config(const std::string& json_text, const std::string& 
   return config;
 }
 
+double BloomConfig::activation_bytes(std::int64_t batch, std::int64_t seq_len) const {
+  const double n = static_cast<double>(batch) * static_cast<double>(seq_len);
+  const double c = static_cast<double>(hidden_size);
+  const double ffn = static_cast<double>(ffn_hidden_size());
+  const double t = static_cast<double>(seq_len);
+  // Per layer: ln_in, qkv (3), context, after_attention, ln_post, output (c each); fc, fc_gelu;
+  // the attention probabilities. Then embedded, embedded_ln, ln_f, the backward scratch
+  // (d_stream, d_hidden, d_qkv: 5 c, d_fc, d_fc_gelu: 2 ffn), the logits and the score scratch.
+  const double per_layer = n * (8 * c + 2 * ffn) + static_cast<double>(batch) * static_cast<double>(n_head) * t * t;
+  const double floats = static_cast<double>(n_layer) * per_layer + n * (3 * c + 5 * c + 2 * ffn) +
+                        n * static_cast<double>(vocab_size) + t * t;
+  return 4.0 * floats;
+}
+
+std::string BloomConfig::to_json() const { return bloom_config_to_json(*this); }
+
 BloomConfig load_bloom_config(const fs::path& path) {
   return parse_bloom_config(read_file(path), path.string());
 }

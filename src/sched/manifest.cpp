@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <regex>
 #include <set>
@@ -387,6 +388,21 @@ class ManifestReader {
       error_at(t.get("time")->source(), "time must look like 30, 02:00:00 or 1-12:00:00 (got \"{}\")", r.time);
   }
 
+  // A stage that sets tp, pp or dp (the trainer's options) starts tp x pp x dp ranks unless it
+  // says otherwise with nodes / ntasks / ntasks_per_node (plan then checks that they agree).
+  static void ranks_from_parallelism(const toml::table& t, Stage& stage) {
+    if (t.get("nodes") || t.get("ntasks") || t.get("ntasks_per_node")) return;
+    long long ranks = 1;
+    bool any = false;
+    for (const auto& option : stage.options) {
+      if ((option.name == "tp" || option.name == "pp" || option.name == "dp") && option.values.size() == 1) {
+        ranks *= std::max(1LL, std::atoll(option.values[0].c_str()));
+        any = true;
+      }
+    }
+    if (any) stage.resources.ntasks_per_node = static_cast<int>(std::min<long long>(ranks, 1 << 20));
+  }
+
   void read_stages(const toml::table& root, Manifest& m) {
     const toml::table* stages = subtable(root, "stages");
     if (!stages || stages->empty()) {
@@ -478,6 +494,7 @@ class ManifestReader {
     if (const toml::node* array = t.get("array")) stage.array = read_array(m, *array);
     stage.after = get_string_list(t, "after");
     read_resources(t, stage);
+    ranks_from_parallelism(t, stage);
     if (const toml::node* env = t.get("env")) {
       if (const toml::table* table = env->as_table()) {
         for (const auto& [key, value] : in_source_order(*table)) {

@@ -176,7 +176,8 @@ void check_resources(const Manifest& m, const Stage& s, std::vector<std::string>
   int gpus_per_node = std::max(r.gpus_per_node, r.gpus_per_task * r.ntasks_per_node);
   int cpus_per_node = r.cpus_per_task * r.ntasks_per_node;
   auto problem = [&](const std::string& text) { problems.push_back(fmt::format("{}: stage '{}': {}", s.where.str(), s.name, text)); };
-  if (const StageOption* tp = find_option(s, "tp")) {
+  if (find_option(s, "tp") || find_option(s, "pp") || find_option(s, "dp")) {
+    const StageOption* tp = find_option(s, "tp");
     const StageOption* pp = find_option(s, "pp");
     const StageOption* dp = find_option(s, "dp");
     auto value = [](const StageOption* o) { return o && !o->values.empty() ? std::atoi(o->values[0].c_str()) : 1; };

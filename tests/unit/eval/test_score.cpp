@@ -30,13 +30,13 @@ std::vector<nlohmann::json> golden_of(const std::string& file) {
   return rows;
 }
 
-std::vector<ScoreResult> score_all(const models::BloomModel& model, const std::vector<ScoreSample>& samples,
+std::vector<ScoreResult> score_all(const models::Model& model, const std::vector<ScoreSample>& samples,
                                    std::int64_t batch_size) {
   std::vector<ScoreResult> results;
-  models::BloomActivations activations;
+  const auto activations = model.make_activations();
   for (std::size_t begin = 0; begin < samples.size(); begin += static_cast<std::size_t>(batch_size)) {
     std::size_t count = std::min(samples.size() - begin, static_cast<std::size_t>(batch_size));
-    auto batch = score_batch(model, std::span(samples).subspan(begin, count), activations);
+    auto batch = score_batch(model, std::span(samples).subspan(begin, count), *activations);
     results.insert(results.end(), batch.begin(), batch.end());
   }
   return results;
@@ -215,6 +215,25 @@ TEST_F(ScoreFiles, ACheckpointRootWithoutLatestResolvesToTheNewestCompleteStep) 
   }
   fs::remove(dir_ / "latest");
   EXPECT_EQ(resolve_model_folder(dir_).filename(), "step-00000007");
+}
+
+}  // namespace
+}  // namespace xmtf::eval
+
+namespace xmtf::eval {
+namespace {
+
+// Issue 11 item 4: the reference backend scores the golden fixtures as torch does, and as the
+// cpu backend within 1e-5.
+TEST(Score, TheReferenceBackendScoresLikeTorchAndTheCpuBackend) {
+  auto cpu = load_model(kModel);
+  auto reference = load_model(kModel, nn::reference_backend());
+  auto samples = read_score_input(kData / "ids.jsonl", nullptr, nullptr, cpu->config().vocab_size);
+  const auto on_reference = score_all(*reference, samples, 4);
+  expect_golden(samples, on_reference, golden_of("ids.jsonl"));
+  const auto on_cpu = score_all(*cpu, samples, 4);
+  for (std::size_t i = 0; i < samples.size(); ++i)
+    EXPECT_NEAR(on_reference[i].logprob_sum, on_cpu[i].logprob_sum, 1e-5 * std::max(1.0, std::abs(on_cpu[i].logprob_sum)));
 }
 
 }  // namespace

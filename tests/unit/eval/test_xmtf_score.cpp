@@ -173,3 +173,29 @@ TEST_F(XmtfScoreTest, ALongSampleIsRefusedUpFrontNamingTheLine) {
 
 }  // namespace
 }  // namespace xmtf::eval
+
+namespace xmtf::eval {
+namespace {
+
+TEST_F(XmtfScoreTest, BackendOption) {
+  const std::string args = fmt::format("--model {} --input {}", q(kModel), q(kData / "ids.jsonl"));
+  auto cpu = run(fmt::format("{} {} --backend cpu", q(kTool), args));
+  auto reference = run(fmt::format("{} {} --backend reference", q(kTool), args));
+  ASSERT_EQ(cpu.exit_code, 0);
+  ASSERT_EQ(reference.exit_code, 0);
+  auto sums = [](const std::string& text) {
+    std::vector<double> out;
+    std::size_t begin = 0;
+    for (std::size_t end; (end = text.find('\n', begin)) != std::string::npos; begin = end + 1)
+      out.push_back(nlohmann::json::parse(text.substr(begin, end - begin))["logprob_sum"].get<double>());
+    return out;
+  };
+  const auto a = sums(cpu.output), b = sums(reference.output);
+  ASSERT_EQ(a.size(), 9u);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5 * std::max(1.0, std::abs(a[i])));
+  EXPECT_EQ(run(fmt::format("{} {} --backend gpu-maybe", q(kTool), args)).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace xmtf::eval

@@ -127,6 +127,19 @@ TEST(Plan, MachineChecks) {
   EXPECT_THAT(problems("[stages.a]\nargv = [\"true\"]\nmpi = true\nntasks = 100000\n"),
               HasSubstr("100000 MPI ranks x cpus_per_task 1 need 100000 cores, but this machine has"));
   EXPECT_EQ(problems("[stages.a]\nargv = [\"true\"]\n"), "");
+  EXPECT_THAT(problems("[stages.a]\nrun = \"x\"\nntasks = 3\noptions = { dp = 2 }\n"),
+              HasSubstr("tp x pp x dp = 1 x 1 x 2 = 2 ranks, but the stage starts nodes x ntasks_per_node = 3"));
+}
+
+// The trainer's dp (and tp, pp) set how many ranks the stage starts, unless ntasks says so.
+TEST(Plan, ParallelismSetsTheRankCount) {
+  const Manifest m = parse_manifest("[run]\nname = \"t\"\n[stages.train]\ndp = 2\n[stages.b]\nrun = \"x\"\n"
+                                    "options = { tp = 2, dp = 3 }\n[stages.c]\nrun = \"x\"\nntasks = 4\n",
+                                    "m.toml", ".");
+  EXPECT_EQ(m.find_stage("train")->resources.total_tasks(), 2);
+  EXPECT_TRUE(m.find_stage("train")->mpi);
+  EXPECT_EQ(m.find_stage("b")->resources.total_tasks(), 6);
+  EXPECT_EQ(m.find_stage("c")->resources.total_tasks(), 4);
 }
 
 // Keys of a typed stage are checked against its program's --help at plan time.

@@ -1,9 +1,11 @@
-#include "ckpt/hf_bloom.hpp"
+#include "ckpt/hf_model.hpp"
 
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <cmath>
 
+#include "ckpt/sharded_io.hpp"
 #include "ckpt/temporaries.hpp"
 #include "ckpt/training_checkpoint.hpp"
 #include "core/error.hpp"
@@ -51,43 +53,41 @@ void publish_folder(const fs::path& staged, const fs::path& folder) {
 
 }  // namespace
 
-void load_bloom_weights(const fs::path& file_or_folder, models::BloomModel& model) {
+void load_hf_weights(const fs::path& file_or_folder, models::Model& model) {
   // A training checkpoint records the sha256 of its files: corrupt weights must not be used,
   // whoever loads them (evaluation, or a trainer starting from them).
   if (is_training_checkpoint(file_or_folder)) verify_checkpoint_files(file_or_folder, {"model.safetensors", "config.json"});
   SafetensorsCollection checkpoint(file_or_folder);
   std::size_t loaded = 0;
   for (const models::TensorSpec& spec : model.layout().tensors()) {
-    std::string name = spec.name;
-    if (!checkpoint.contains(name)) name = "transformer." + spec.name;
-    if (!checkpoint.contains(name)) {
-      fail("{}: tensor '{}' (or 'transformer.{}') is missing", file_or_folder.string(), spec.name, spec.name);
+    const std::vector<std::string> names = model.hf_import_names(spec);
+    const auto found = std::find_if(names.begin(), names.end(), [&](const std::string& n) { return checkpoint.contains(n); });
+    if (found == names.end()) {
+      std::string alternatives;
+      for (std::size_t i = 1; i < names.size(); ++i) alternatives += fmt::format(" (or '{}')", names[i]);
+      fail("{}: tensor '{}'{} is missing", file_or_folder.string(), names.front(), alternatives);
     }
-    const SafetensorsFile& file = checkpoint.file_of(name);
-    const TensorInfo& info = file.info(name);
-    if (info.shape != spec.shape) {
-      fail("{}: tensor '{}' has shape [{}], the config needs [{}]", file.path().string(), name,
-           fmt::join(info.shape, ","), fmt::join(spec.shape, ","));
-    }
+    const SafetensorsFile& file = checkpoint.file_of(*found);
     const std::span<float> values = model.layout().view(model.params(), spec.name);
-    file.read_f32(name, values);
-    check_finite(values, file.path().string(), name);
+    read_slice(file, *found, spec, values);
+    check_finite(values, file.path().string(), *found);
     ++loaded;
   }
   log::info("loaded {} tensors ({} parameters) from {}", loaded, model.n_parameters(), file_or_folder.string());
 }
 
-void export_bloom_hf(const models::BloomModel& model, const fs::path& folder, DType dtype) {
+void export_hf(const models::Model& model, const fs::path& folder, DType dtype) {
   if (folder.has_parent_path()) fs::create_directories(folder.parent_path());
   const fs::path staged = temp_path_beside(folder);
   fs::create_directories(staged);
   SafetensorsWriter writer;
   writer.set_metadata("format", "pt");
   for (const models::TensorSpec& spec : model.layout().tensors()) {
-    writer.add_f32("transformer." + spec.name, spec.shape, model.layout().view(model.params(), spec.name), dtype);
+    writer.add_f32(model.hf_name(spec), spec.global_shape, whole_tensor(spec, model.layout().view(model.params(), spec.name)),
+                   dtype);
   }
   const std::uint64_t bytes = writer.write(staged / "model.safetensors");
-  write_file_atomic(staged / "config.json", models::bloom_config_to_json(model.config()));
+  write_file_atomic(staged / "config.json", model.config().to_json());
   fsync_directory(staged);
   publish_folder(staged, folder);
   log::info("exported {} ({}) to {}", format_bytes(bytes), dtype_name(dtype), folder.string());
