@@ -11,6 +11,7 @@
 
 #include "core/fs.hpp"
 #include "core/text.hpp"
+#include "prompts/rows.hpp"
 #include "prompts/templates.hpp"
 #include "prompts/xp3.hpp"
 
@@ -143,6 +144,45 @@ TEST(PromptsCli, UnsupportedConstructIsAnErrorNamingFileTemplateAndPosition) {
             std::string::npos)
       << bad.output;
   EXPECT_FALSE(fs::exists(dir / "out" / "et" / "xp3_xcopa_en_validation_exercise.jsonl"));
+}
+
+// A promptsource file holding the given templates (name -> jinja), in that order.
+std::string templates_yaml(const std::vector<std::pair<std::string, std::string>>& templates) {
+  std::string yaml = "dataset: xcopa\nsubset: et\ntemplates:\n";
+  int id = 0;
+  for (const auto& [name, jinja] : templates)
+    yaml += fmt::format("  id{0}: !Template\n    answer_choices: null\n    id: id{0}\n    jinja: {1}\n    name: {2}\n"
+                        "    reference: ''\n",
+                        id++, json_quote(jinja), json_quote(name));
+  return yaml;
+}
+
+ToolRun run_templates(const fs::path& dir, const std::vector<std::pair<std::string, std::string>>& templates,
+                      const std::string& extra = "") {
+  write_file_atomic(dir / "templates.yaml", templates_yaml(templates));
+  return run(fmt::format("--templates {} --data {} --lang et --output {} {}", (dir / "templates.yaml").string(),
+                         (kData / "xcopa/val.et.jsonl").string(), (dir / "out").string(), extra));
+}
+
+// Issue 18 items 4 and 5 end to end: a template nested 5,000 deep made xmtf-prompt segfault
+// (exit 139), range(1000000000) allocated 13.6 GB. Now exit 1 naming the template and position.
+TEST(PromptsCli, RunawayTemplatesFailNamingTheTemplateAndPosition) {
+  fs::path dir = scratch("runaway");
+  std::string deep = "{{ " + std::string(5000, '(') + "premise" + std::string(5000, ')') + " }} ||| x";
+  ToolRun nested = run_templates(dir, {{"deep", deep}});
+  EXPECT_EQ(nested.exit_code, 1) << nested.output;
+  EXPECT_NE(nested.output.find("templates.yaml:4: template 'deep' (jinja): line 1, column "), std::string::npos) << nested.output;
+  EXPECT_NE(nested.output.find("nested more than 100 levels deep"), std::string::npos) << nested.output;
+
+  ToolRun ranged = run_templates(dir, {{"big range", "{% for i in range(1000000000) %}x{% endfor %} ||| y"}});
+  EXPECT_EQ(ranged.exit_code, 1) << ranged.output;
+  EXPECT_NE(ranged.output.find("template 'big range' (jinja): line 1, column 18: range() of 1000000000 items"),
+            std::string::npos)
+      << ranged.output;
+  ToolRun grown = run_templates(dir, {{"grow", "{{ (premise * 1000000000) }} ||| y"}});
+  EXPECT_EQ(grown.exit_code, 1) << grown.output;
+  EXPECT_NE(grown.output.find("template 'grow' (jinja): line 1, column"), std::string::npos) << grown.output;
+  EXPECT_NE(grown.output.find("exceed the limit of 64.0 MiB"), std::string::npos) << grown.output;
 }
 
 TEST(PromptsCli, ReadsRawTsvAndCsvLayouts) {
