@@ -483,6 +483,25 @@ std::vector<int> assign_balanced(const std::vector<std::uint64_t>& costs, int wo
   return owner;
 }
 
+void check_plan_size(const ShardOptions& options, const std::vector<LanguageInput>& inputs) {
+  if (options.max_shard_bytes < kMinShardBytes)
+    fail("--max-shard-bytes {} is below the minimum of {}", options.max_shard_bytes, kMinShardBytes);
+  if (options.chunk_bytes < kMinChunkBytes) fail("--chunk-bytes {} is below the minimum of {}", options.chunk_bytes, kMinChunkBytes);
+  std::uint64_t chunks = 0, bytes = 0;
+  for (const LanguageInput& input : inputs)
+    for (const SourceFile& file : input.files) {
+      chunks += chunk_count(file, options.chunk_bytes);
+      bytes += file.bytes;
+    }
+  auto at_least = [&](std::uint64_t limit) { return format_bytes(static_cast<double>(bytes / limit + 1)); };
+  if (chunks > kMaxChunksPerRun)
+    fail("--chunk-bytes {} cuts the {} of input into {} chunks, more than {}: use at least {}", options.chunk_bytes,
+         format_bytes(static_cast<double>(bytes)), chunks, kMaxChunksPerRun, at_least(kMaxChunksPerRun));
+  if (bytes / options.max_shard_bytes > kMaxPartsPerRun)
+    fail("--max-shard-bytes {} would make more than {} parts of the {} of input: use at least {}", options.max_shard_bytes,
+         kMaxPartsPerRun, format_bytes(static_cast<double>(bytes)), at_least(kMaxPartsPerRun));
+}
+
 std::vector<ChunkTask> plan_chunks(const std::vector<LanguageInput>& inputs, std::uint64_t chunk_bytes) {
   std::vector<ChunkTask> tasks;
   for (std::size_t l = 0; l < inputs.size(); ++l)

@@ -24,6 +24,14 @@
 
 namespace xmtf::data {
 
+// Below these, parts and chunks are too small to be of use and the run turns into millions of
+// files and markers (--max-shard-bytes 2 ran for tens of minutes): refused.
+inline constexpr std::uint64_t kMinShardBytes = 512;
+inline constexpr std::uint64_t kMinChunkBytes = 512;
+// At most this many chunks, and (estimated) parts, in one run.
+inline constexpr std::uint64_t kMaxChunksPerRun = 1000000;
+inline constexpr std::uint64_t kMaxPartsPerRun = 1000000;
+
 struct ShardOptions {
   fs::path input_dir;
   fs::path output_dir;
@@ -62,6 +70,10 @@ struct LanguageInput {
 // Language folders (sorted) and their *.jsonl files (sorted). Fails when a requested language
 // has no folder or a folder has no .jsonl file.
 std::vector<LanguageInput> discover_inputs(const fs::path& input_dir, const std::vector<std::string>& languages);
+
+// Throws when the sizes asked for are below the minimums or would cut the inputs into more than
+// kMaxChunksPerRun chunks or kMaxPartsPerRun parts; the message says what to use instead.
+void check_plan_size(const ShardOptions& options, const std::vector<LanguageInput>& inputs);
 
 // True when <output>/<lang>/index.json was written with these options from these exact input
 // files (name, size, mtime) and every part it lists is there with its size.

@@ -22,6 +22,7 @@
 #include "data/line_reader.hpp"
 #include "data/mixture.hpp"
 #include "data/part_file.hpp"
+#include "data/shard.hpp"
 #include "data/validate.hpp"
 
 using namespace xmtf;
@@ -596,6 +597,41 @@ TEST(XmtfShard, RerunIsANoOpAndOptionsChangeRedoes) {
   EXPECT_TRUE(fs::exists(out / "sw" / "part-00000.jsonl"));
   EXPECT_FALSE(fs::exists(out / "sw" / "part-00001.jsonl"));
   EXPECT_EQ(load_json(out / "sw" / "index.json")["parts"].size(), 1u);
+  fs::remove_all(out);
+}
+
+// Issue 18 item 6: --max-shard-bytes 2 or --chunk-bytes 1 ran for tens of minutes. Below the
+// minimum is a usage error; sizes that would cut the input into millions of pieces are refused
+// with the size to use.
+TEST(XmtfShard, AbsurdlySmallSizesAreRefused) {
+  fs::path out = fresh_temp_dir("small");
+  std::string input = (kData / "samples").string();
+  EXPECT_EQ(run_shard(fmt::format("--input {} --output {} --max-shard-bytes 2", input, out.string())), 2);
+  EXPECT_EQ(run_shard(fmt::format("--input {} --output {} --chunk-bytes 1", input, out.string())), 2);
+  EXPECT_EQ(run_shard(fmt::format("--input {} --output {} --chunk-bytes 511", input, out.string())), 2);
+  EXPECT_FALSE(fs::exists(out / "sw"));
+
+  ShardOptions options;
+  options.max_shard_bytes = 512;
+  options.chunk_bytes = 512;
+  std::vector<LanguageInput> small{{"en", {SourceFile{"a.jsonl", "a.jsonl", 100000, 0}}}};
+  EXPECT_NO_THROW(check_plan_size(options, small));
+  options.max_shard_bytes = 16 << 20;
+  options.chunk_bytes = 16 << 20;
+  std::vector<LanguageInput> inputs{{"en", {SourceFile{"a.jsonl", "a.jsonl", std::uint64_t{1} << 40, 0}}}};  // 1 TiB
+  EXPECT_NO_THROW(check_plan_size(options, inputs));
+  options.chunk_bytes = 1000;
+  try {
+    check_plan_size(options, inputs);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("chunks, more than 1000000: use at least 1.0 MiB"), std::string::npos) << e.what();
+  }
+  options.chunk_bytes = 1 << 30;
+  options.max_shard_bytes = 4096;
+  EXPECT_THROW(check_plan_size(options, inputs), Error);
+  options.max_shard_bytes = 100;
+  EXPECT_THROW(check_plan_size(options, inputs), Error);
   fs::remove_all(out);
 }
 
