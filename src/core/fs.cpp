@@ -22,6 +22,23 @@ std::string read_file(const fs::path& path) {
   return contents;
 }
 
+std::string not_a_regular_file(const fs::path& path) {
+  std::error_code ec;
+  fs::file_status status = fs::status(path, ec);
+  if (fs::is_regular_file(status)) return "";
+  if (fs::is_symlink(fs::symlink_status(path, ec)) && !fs::exists(status))
+    return "a dangling symbolic link to " + fs::read_symlink(path, ec).string();
+  switch (status.type()) {
+    case fs::file_type::not_found: return "missing";
+    case fs::file_type::directory: return "a directory";
+    case fs::file_type::fifo: return "a FIFO";
+    case fs::file_type::socket: return "a socket";
+    case fs::file_type::block:
+    case fs::file_type::character: return "a device";
+    default: return ec ? ec.message() : "not a regular file";
+  }
+}
+
 fs::path temp_path_beside(const fs::path& final_path) {
   static std::atomic<unsigned> counter{0};
   return fs::path(final_path.string() + ".tmp." + std::to_string(::getpid()) + "." +

@@ -40,6 +40,11 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// "" when path is (or links to) a regular file, else what it is instead: "a dangling symbolic
+// link to X" (an HF snapshot whose blob is missing), "a directory", "a FIFO"... For inputs found
+// by listing a folder: such an entry is an error to report, never one to skip silently.
+std::string not_a_regular_file(const fs::path& path);
+
 // A unique temporary name next to final_path ("name.tmp.<pid>.<counter>").
 fs::path temp_path_beside(const fs::path& final_path);
 

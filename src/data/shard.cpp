@@ -439,7 +439,10 @@ std::vector<LanguageInput> discover_inputs(const fs::path& input_dir, const std:
     LanguageInput input{language, {}};
     for (const auto& entry : fs::directory_iterator(input_dir / language)) {
       std::string name = entry.path().filename().string();
-      if (!entry.is_regular_file() || name.size() < 6 || name.substr(name.size() - 6) != ".jsonl") continue;
+      if (name.size() < 6 || name.substr(name.size() - 6) != ".jsonl") continue;
+      // A dangling link is exactly an HF snapshot with a missing blob: data lost, not absent.
+      if (std::string problem = not_a_regular_file(entry.path()); !problem.empty())
+        fail("{}: input is {}, not a file (fetch it again, or remove it)", entry.path().string(), problem);
       input.files.push_back(SourceFile{name, entry.path(), entry.file_size(), mtime_ns(entry.path())});
     }
     std::sort(input.files.begin(), input.files.end(), [](const SourceFile& a, const SourceFile& b) { return a.name < b.name; });

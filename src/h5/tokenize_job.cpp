@@ -60,9 +60,13 @@ std::vector<PartJob> plan_parts(const TokenizeOptions& options, const std::strin
     parts.push_back(make_job(options.input, options.output_dir, tokenizer_name));
   } else if (fs::is_directory(options.input, error)) {
     for (auto it = fs::recursive_directory_iterator(options.input); it != fs::recursive_directory_iterator(); ++it) {
-      if (it->is_directory() && is_hidden(it->path())) it.disable_recursion_pending();
-      else if (it->is_regular_file() && is_part_file(it->path()))
+      if (it->is_directory() && is_hidden(it->path())) {
+        it.disable_recursion_pending();
+      } else if (is_part_file(it->path())) {
+        if (std::string problem = not_a_regular_file(it->path()); !problem.empty())
+          fail("{}: shard part is {}, not a file (rerun xmtf-shard, or remove it)", it->path().string(), problem);
         parts.push_back(make_job(it->path(), options.output_dir, tokenizer_name));
+      }
     }
     std::sort(parts.begin(), parts.end(), [](const PartJob& a, const PartJob& b) { return a.source < b.source; });
     if (parts.empty()) fail("{}: no shard parts (part-*.jsonl, validation-*.jsonl) found in this folder", options.input.string());

@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -633,6 +634,26 @@ TEST(XmtfShard, AbsurdlySmallSizesAreRefused) {
   options.max_shard_bytes = 100;
   EXPECT_THROW(check_plan_size(options, inputs), Error);
   fs::remove_all(out);
+}
+
+// Issue 18 item 12: a dangling *.jsonl link (an HF snapshot whose blob is missing) was skipped
+// silently, the language sharded without it. It is an error naming the link; so is a FIFO.
+TEST(XmtfShard, ADanglingOrSpecialJsonlInputIsAnErrorNamingIt) {
+  fs::path work = fresh_temp_dir("dangling");
+  fs::copy(kData / "samples", work / "in", fs::copy_options::recursive);
+  fs::path link = work / "in" / "sw" / "xp3_missing_blob.jsonl";
+  fs::create_symlink("../../blobs/0123abcd", link);
+  std::string command = fmt::format("--input {} --output {} 2> {}", (work / "in").string(), (work / "out").string(),
+                                    (work / "err").string());
+  EXPECT_EQ(run_shard(command), 1);
+  std::string err = read_file(work / "err");
+  EXPECT_NE(err.find(link.string() + ": input is a dangling symbolic link to ../../blobs/0123abcd"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(work / "out" / "sw" / "index.json"));
+  fs::remove(link);
+  ASSERT_EQ(::mkfifo(link.c_str(), 0644), 0);
+  EXPECT_EQ(run_shard(command), 1);  // would block forever reading it
+  EXPECT_NE(read_file(work / "err").find("input is a FIFO"), std::string::npos) << read_file(work / "err");
+  fs::remove_all(work);
 }
 
 TEST(XmtfShard, UsageErrorsExitTwoAndMissingLanguageExitsOne) {

@@ -200,6 +200,16 @@ TEST_F(XmtfTokenizeTest, ExitCodesAndErrorsNameTheLine) {
   EXPECT_TRUE(fs::is_empty(dir_ / "o/fr"));
 }
 
+// A shard part that is a dangling link is lost data: an error naming it, not a skipped part.
+TEST_F(XmtfTokenizeTest, ADanglingPartIsAnErrorNamingIt) {
+  fs::path link = shards_ / "sw/part-00007.jsonl";
+  fs::create_symlink("gone.jsonl", link);
+  auto result = run(fmt::format("{} --tokenizer {} --input {} --output {}", q(kTool), q(kBloom), q(shards_), q(dir_ / "out")));
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.output.find(link.string() + ": shard part is a dangling symbolic link to gone.jsonl"), std::string::npos)
+      << result.output;
+}
+
 TEST_F(XmtfTokenizeTest, EncodeAndDecodeLines) {
   write_file_atomic(dir_ / "in.txt", "\"Hello world\"\n\"tabs\\tand\\nnewlines <s>\"\n\"\"\n");
   auto encoded = run(q(kTool) + " --tokenizer " + q(kBloom) + " -q --encode < " + q(dir_ / "in.txt"));
