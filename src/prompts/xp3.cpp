@@ -25,6 +25,8 @@ std::vector<const PromptTemplate*> select_templates(const TemplateFile& file, co
   std::vector<std::string> available;
   for (const PromptTemplate& prompt : file.templates) available.push_back(prompt.name);
   for (const std::string& name : names) {
+    bool already = std::any_of(chosen.begin(), chosen.end(), [&](const PromptTemplate* p) { return p->name == name; });
+    if (already) continue;  // --template x --template x: one file, once
     auto found = std::find_if(file.templates.begin(), file.templates.end(), [&](const PromptTemplate& p) { return p.name == name; });
     if (found == file.templates.end()) {
       auto suggestion = closest_match(name, available);
@@ -49,6 +51,7 @@ std::string job_key(const PromptJob& job, const std::string& split) {
   hash.update(sha256_file(job.data));
   hash.update(fmt::format("lang={}\nsplit={}\nconfig={}\ntruncate={}\nseed={}\nmax={}\nrender={}\n", job.lang, split, job.config.value_or("-"), job.truncate, job.seed,
                           job.max_per_template ? std::to_string(*job.max_per_template) : "none", job.render));
+  hash.update(fmt::format("max_dropped_fraction={}\n", job.max_dropped_fraction));  // a stricter rerun checks again
   for (const std::string& name : job.template_names) hash.update("template=" + name + "\n");
   return hash.hex_digest().substr(0, 16);
 }
@@ -121,8 +124,37 @@ PromptSummary write_render(const PromptJob& job, const TemplateFile& file, const
   return summary;
 }
 
+// One output file per template: two templates whose names map to one file name ("a b" and
+// "a_b") would overwrite each other, so that is an error before anything is rendered.
+std::vector<std::string> output_names(const PromptJob& job, const TemplateFile& file, const Renderers& renderers,
+                                      const std::string& split) {
+  std::vector<std::string> names;
+  for (std::size_t i = 0; i < renderers.prompts.size(); ++i) {
+    names.push_back(xp3_file_name(file.dataset, job.config ? job.config : file.subset, split, renderers.prompts[i]->name));
+    for (std::size_t j = 0; j < i; ++j)
+      if (names[j] == names[i])
+        fail("{}: templates '{}' (line {}) and '{}' (line {}) would both be written to {}; rename one, or pick one with "
+             "--template",
+             file.path.string(), renderers.prompts[j]->name, renderers.prompts[j]->yaml_line, renderers.prompts[i]->name,
+             renderers.prompts[i]->yaml_line, names[i]);
+  }
+  return names;
+}
+
+// Too many unusable renderings (a wrong --lang or dataset, a template that yields nothing) fail
+// the run, as xmtf-shard's --max-bad-fraction does; any template that kept nothing is a warning.
+void check_dropped(const PromptJob& job, const PromptSummary& summary, std::size_t renderings) {
+  if (renderings == 0 || summary.examples_unusable == 0) return;
+  double fraction = static_cast<double>(summary.examples_unusable) / static_cast<double>(renderings);
+  if (fraction > job.max_dropped_fraction)
+    fail("{}: {} of {} renderings ({:.1f}%) gave no usable example (no input, no target or several targets), more than "
+         "--max-dropped-fraction {}; nothing written",
+         job.data.string(), summary.examples_unusable, renderings, 100 * fraction, job.max_dropped_fraction);
+}
+
 PromptSummary write_xp3(const PromptJob& job, const TemplateFile& file, const std::vector<Dict>& rows, const std::string& split) {
   Renderers renderers = compile_all(file, job);
+  std::vector<std::string> names = output_names(job, file, renderers, split);
   PythonRandom rng(job.seed);
   fs::path folder = job.output / job.lang;
   fs::create_directories(folder);
@@ -134,10 +166,10 @@ PromptSummary write_xp3(const PromptJob& job, const TemplateFile& file, const st
     return summary;
   }
   PromptSummary summary;
-  std::string written_list;
+  std::vector<std::string> contents(renderers.compiled.size());
   Progress progress("prompt", renderers.compiled.size() * rows.size(), Progress::Unit::items);
-  for (const CompiledTemplate& compiled : renderers.compiled) {
-    std::string lines;
+  for (std::size_t t = 0; t < renderers.compiled.size(); ++t) {
+    const CompiledTemplate& compiled = renderers.compiled[t];
     std::int64_t kept = 0;
     for (std::size_t r = 0; r < rows.size(); ++r) {
       // Every row is rendered, even past the cap, so `choice` draws stay aligned with a
@@ -145,28 +177,32 @@ PromptSummary write_xp3(const PromptJob& job, const TemplateFile& file, const st
       Rendered rendered = apply_with_context(compiled, rows[r], r, job.data, rng);
       progress.add(1);
       bool usable = !rendered.input.empty() && rendered.targets.size() == 1 && !rendered.targets[0].empty();
+      if (!usable) ++summary.examples_unusable;
       if (!usable || (job.max_per_template && kept >= *job.max_per_template)) {
         ++summary.examples_dropped;
         continue;
       }
-      lines += fmt::format("{{\"inputs\": {}, \"targets\": {}}}\n", json_quote(rendered.input), json_quote(rendered.targets[0]));
+      contents[t] += fmt::format("{{\"inputs\": {}, \"targets\": {}}}\n", json_quote(rendered.input), json_quote(rendered.targets[0]));
       ++kept;
     }
-    if (kept == 0) {
-      log::info("template '{}': no usable example, no file", compiled.prompt().name);
-      continue;
-    }
-    std::string name = xp3_file_name(file.dataset, job.config ? job.config : file.subset, split, compiled.prompt().name);
-    write_file_atomic(folder / name, lines);
-    written_list += name + "\n";
-    ++summary.files_written;
+    if (kept == 0) log::warn("template '{}': no usable example in {} rows, no file", compiled.prompt().name, rows.size());
     summary.examples_written += static_cast<std::size_t>(kept);
-    log::debug("{}: {} examples", name, kept);
   }
   progress.finish();
+  check_dropped(job, summary, renderers.compiled.size() * rows.size());
+  if (summary.examples_written == 0)
+    fail("{}: no template gave a usable example for any of its {} rows; nothing written", job.data.string(), rows.size());
+
+  std::string written_list;
+  for (std::size_t t = 0; t < contents.size(); ++t) {
+    if (contents[t].empty()) continue;
+    write_file_atomic(folder / names[t], contents[t]);
+    written_list += names[t] + "\n";
+    ++summary.files_written;
+  }
   write_file_atomic(marker, written_list);
-  log::info("{}: {} files, {} examples ({} dropped)", folder.string(), summary.files_written, summary.examples_written,
-            summary.examples_dropped);
+  log::info("{}: {} files, {} examples ({} dropped, {} of them unusable)", folder.string(), summary.files_written,
+            summary.examples_written, summary.examples_dropped, summary.examples_unusable);
   return summary;
 }
 
@@ -183,6 +219,7 @@ std::string xp3_file_name(const std::string& dataset, const std::optional<std::s
 PromptSummary run_prompt_job(const PromptJob& job) {
   if (job.lang.empty() || job.lang.find('/') != std::string::npos) fail("--lang must be a plain language code, got '{}'", job.lang);
   if (job.max_per_template && *job.max_per_template < 0) fail("--max-per-template must be >= 0");
+  if (!(job.max_dropped_fraction >= 0 && job.max_dropped_fraction <= 1)) fail("--max-dropped-fraction must be in [0, 1]");
   TemplateFile file = load_template_file(job.templates);
   std::string split = resolve_split(job, file);
   std::vector<Dict> rows = load_dataset_rows(job.data, file.dataset, job.lang);

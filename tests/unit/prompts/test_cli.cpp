@@ -185,6 +185,62 @@ TEST(PromptsCli, RunawayTemplatesFailNamingTheTemplateAndPosition) {
   EXPECT_NE(grown.output.find("exceed the limit of 64.0 MiB"), std::string::npos) << grown.output;
 }
 
+// Issue 18 item 13: two templates whose names map to one file name overwrote each other (the
+// log counted both); now an error naming both, before anything is written.
+TEST(PromptsCli, TwoTemplatesForOneFileNameAreAnError) {
+  fs::path dir = scratch("collide");
+  ToolRun result = run_templates(dir, {{"a b", "{{ premise }} ||| x"}, {"ok", "{{ premise }} ||| y"}, {"a_b", "{{ premise }} ||| z"}});
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("templates 'a b' (line 4) and 'a_b' (line 16) would both be written to "
+                               "xp3_xcopa_et_validation_a_b.jsonl"),
+            std::string::npos)
+      << result.output;
+  EXPECT_FALSE(fs::exists(dir / "out" / "et" / "xp3_xcopa_et_validation_ok.jsonl"));
+  ToolRun one = run(fmt::format("--templates {} --data {} --lang et --output {} --template 'a b' --template 'a b'",
+                                (dir / "templates.yaml").string(), (kData / "xcopa/val.et.jsonl").string(),
+                                (dir / "out").string()));
+  EXPECT_EQ(one.exit_code, 0) << one.output;  // the same template picked twice is one file
+  EXPECT_EQ(lines_of(dir / "out" / "et" / "xp3_xcopa_et_validation_a_b.jsonl").size(), 100u);
+}
+
+// A quote left open ran to the end of the file and yaml-cpp accepted it; libyaml (PyYAML's
+// parser) gives the verdict, with the line and column.
+TEST(PromptsCli, AYamlFileWithAnUnterminatedQuoteIsRejected) {
+  fs::path dir = scratch("quote");
+  std::string yaml = templates_yaml({{"t", "{{ premise }} ||| x"}});
+  yaml.replace(yaml.find("jinja: \""), 8, "jinja: '");  // opened with ', never closed
+  write_file_atomic(dir / "templates.yaml", yaml);
+  ToolRun result = run(fmt::format("--templates {} --data {} --lang et --output {}", (dir / "templates.yaml").string(),
+                                   (kData / "xcopa/val.et.jsonl").string(), (dir / "out").string()));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("templates.yaml:"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("invalid YAML: found unexpected end of stream while scanning a quoted scalar"),
+            std::string::npos)
+      << result.output;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+// Every row dropped (here: a template for another dataset's fields) exited 0 with an INFO line.
+// Now a warning per empty template, and past --max-dropped-fraction (0.9) an error; capped
+// examples do not count.
+TEST(PromptsCli, ARunThatDropsTooManyRowsFails) {
+  fs::path dir = scratch("dropped");
+  ToolRun none = run_templates(dir, {{"wrong dataset", "{{ sentence1 }} ||| {{ label }}"}});
+  EXPECT_EQ(none.exit_code, 1) << none.output;
+  EXPECT_NE(none.output.find("WARN template 'wrong dataset': no usable example in 100 rows"), std::string::npos) << none.output;
+  EXPECT_NE(none.output.find("100 of 100 renderings (100.0%) gave no usable example"), std::string::npos) << none.output;
+  EXPECT_FALSE(fs::exists(dir / "out" / "et" / "xp3_xcopa_et_validation_wrong_dataset.jsonl"));
+  // Half the rows (the "effect" questions) is fine by default, not with a stricter threshold.
+  std::vector<std::pair<std::string, std::string>> half = {{"effect only", "{% if question == 'effect' %}{{ premise }} ||| {{ choice1 }}{% endif %}"}};
+  ToolRun loose = run_templates(dir, half);
+  EXPECT_EQ(loose.exit_code, 0) << loose.output;
+  ToolRun strict = run_templates(dir, half, "--max-dropped-fraction 0.1");
+  EXPECT_EQ(strict.exit_code, 1) << strict.output;
+  EXPECT_NE(strict.output.find("more than --max-dropped-fraction 0.1"), std::string::npos) << strict.output;
+  ToolRun capped = run_templates(dir, {{"all", "{{ premise }} ||| {{ choice1 }}"}}, "--max-per-template 1 --max-dropped-fraction 0");
+  EXPECT_EQ(capped.exit_code, 0) << capped.output;  // 99 capped, none unusable
+}
+
 TEST(PromptsCli, ReadsRawTsvAndCsvLayouts) {
   fs::path out = scratch("raw");
   ToolRun winograd = run(fmt::format("--templates {} --data {} --lang jp --output {}",
