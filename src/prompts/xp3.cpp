@@ -3,8 +3,10 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <set>
 #include <unistd.h>
 
+#include "core/completion.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/progress.hpp"
@@ -44,30 +46,35 @@ std::string resolve_split(const PromptJob& job, const TemplateFile& file) {
   fail("{}: cannot tell the split from the file name; pass --split train|validation|test", job.data.string());
 }
 
-// Identifies one run's inputs and options, so that a rerun with the same ones is skipped.
+// Names one job's completion record in its output folder: what it reads, how it names its files
+// and which templates it applies. A rerun of the same job with other content or options finds the same record, sees it
+// does not match, and redoes (and replaces) it.
 std::string job_key(const PromptJob& job, const std::string& split) {
-  Sha256 hash;
-  hash.update(sha256_file(job.templates));
-  hash.update(sha256_file(job.data));
-  hash.update(fmt::format("lang={}\nsplit={}\nconfig={}\ntruncate={}\nseed={}\nmax={}\nrender={}\n", job.lang, split, job.config.value_or("-"), job.truncate, job.seed,
-                          job.max_per_template ? std::to_string(*job.max_per_template) : "none", job.render));
-  hash.update(fmt::format("max_dropped_fraction={}\n", job.max_dropped_fraction));  // a stricter rerun checks again
-  for (const std::string& name : job.template_names) hash.update("template=" + name + "\n");
-  return hash.hex_digest().substr(0, 16);
+  std::string identity = fmt::format("templates={}\ndata={}\nlang={}\nsplit={}\nconfig={}\n", fs::absolute(job.templates).string(),
+                                     fs::absolute(job.data).string(), job.lang, split, job.config.value_or("-"));
+  for (const std::string& name : job.template_names) identity += "template=" + name + "\n";  // another selection: another job
+  return sha256_hex(identity).substr(0, 16);
+}
+
+// Every option that changes what is written, or whether the run passes.
+std::string job_options(const PromptJob& job) {
+  std::string text = fmt::format("truncate={} seed={} max_per_template={} max_dropped_fraction={}", job.truncate, job.seed,
+                                 job.max_per_template ? std::to_string(*job.max_per_template) : "none", job.max_dropped_fraction);
+  for (const std::string& name : job.template_names) text += " template=" + json_quote(name);
+  return text;
+}
+
+CompletionRecord expected_record(const PromptJob& job) {
+  CompletionRecord record("xmtf-prompt/2", job_options(job));
+  record.add_input(job.templates);
+  record.add_input(job.data);
+  return record;
 }
 
 std::string json_string_list(const std::vector<std::string>& items) {
   std::string out = "[";
   for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + json_quote(items[i]);
   return out + "]";
-}
-
-// The done marker lists the files a completed run wrote; all must still exist to skip.
-bool completed_before(const fs::path& marker) {
-  if (!fs::exists(marker)) return false;
-  for (const std::string& line : split(read_file(marker), '\n'))
-    if (!line.empty() && !fs::exists(marker.parent_path() / line)) return false;
-  return true;
 }
 
 struct Renderers {
@@ -158,13 +165,17 @@ PromptSummary write_xp3(const PromptJob& job, const TemplateFile& file, const st
   PythonRandom rng(job.seed);
   fs::path folder = job.output / job.lang;
   fs::create_directories(folder);
-  fs::path marker = folder / fmt::format(".xmtf-prompt-{}.done", job_key(job, split));
-  if (completed_before(marker)) {
-    log::info("{}: already done (marker {}), nothing to do", folder.string(), marker.filename().string());
+  for (const fs::path& stale : remove_stale_temp_files(folder)) log::info("{}: removed (left by a killed run)", stale.string());
+  fs::path record_path = folder / fmt::format(".xmtf-prompt-{}.done", job_key(job, split));
+  CompletionRecord record = expected_record(job);
+  std::string not_done = record.mismatch(record_path);
+  if (not_done.empty()) {
+    log::info("{}: already done (record {} verified), nothing to do", folder.string(), record_path.filename().string());
     PromptSummary summary;
     summary.skipped = true;
     return summary;
   }
+  if (fs::exists(record_path)) log::info("{}: redoing ({})", folder.string(), not_done);
   PromptSummary summary;
   std::vector<std::string> contents(renderers.compiled.size());
   Progress progress("prompt", renderers.compiled.size() * rows.size(), Progress::Unit::items);
@@ -193,14 +204,23 @@ PromptSummary write_xp3(const PromptJob& job, const TemplateFile& file, const st
   if (summary.examples_written == 0)
     fail("{}: no template gave a usable example for any of its {} rows; nothing written", job.data.string(), rows.size());
 
-  std::string written_list;
+  std::vector<std::string> previous = recorded_outputs(record_path);
+  std::set<std::string> written;
   for (std::size_t t = 0; t < contents.size(); ++t) {
     if (contents[t].empty()) continue;
     write_file_atomic(folder / names[t], contents[t]);
-    written_list += names[t] + "\n";
+    record.add_output(folder, names[t]);
+    written.insert(names[t]);
     ++summary.files_written;
   }
-  write_file_atomic(marker, written_list);
+  // A file the previous run of this job wrote and this one does not (a template removed, or
+  // now empty) would still be read by xmtf-shard.
+  for (const std::string& name : previous) {
+    std::error_code ignored;
+    if (!written.count(name) && fs::remove(folder / name, ignored))
+      log::info("{}: removed (written by an earlier run of this job, not by this one)", name);
+  }
+  record.write(record_path);
   log::info("{}: {} files, {} examples ({} dropped, {} of them unusable)", folder.string(), summary.files_written,
             summary.examples_written, summary.examples_dropped, summary.examples_unusable);
   return summary;

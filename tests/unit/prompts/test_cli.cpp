@@ -89,6 +89,65 @@ TEST(PromptsCli, WritesXp3FilesThatConcatenateToTheRealXp3Lines) {
     EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
 }
 
+// Issue 18 item 11: a 0-byte or foreign output counted as "already done" (the marker only named
+// the files). The completion record holds every output's size and sha256 and is verified.
+TEST(PromptsCli, ARerunTrustsOnlyOutputsItsRecordVerifies) {
+  fs::path out = scratch("record");
+  ASSERT_EQ(run(xcopa_args(out)).exit_code, 0);
+  fs::path probe = out / "et" / "xp3_xcopa_en_validation_exercise.jsonl";
+  std::string good = read_file(probe);
+
+  write_file_atomic(probe, "");  // 0 bytes (a full disk, a killed copy)
+  ToolRun empty = run(xcopa_args(out));
+  EXPECT_EQ(empty.exit_code, 0) << empty.output;
+  EXPECT_NE(empty.output.find("redoing (" + probe.string() + ": 0 bytes, recorded"), std::string::npos) << empty.output;
+  EXPECT_EQ(read_file(probe), good);
+
+  std::string foreign = good;
+  foreign[10] = foreign[10] == 'x' ? 'y' : 'x';  // same size, other bytes
+  write_file_atomic(probe, foreign);
+  ToolRun edited = run(xcopa_args(out));
+  EXPECT_NE(edited.output.find("content changed"), std::string::npos) << edited.output;
+  EXPECT_EQ(read_file(probe), good);
+
+  for (const auto& entry : fs::directory_iterator(out / "et"))
+    if (starts_with(entry.path().filename().string(), ".xmtf-prompt-")) write_file_atomic(entry.path(), "done\n");
+  ToolRun garbage = run(xcopa_args(out));
+  EXPECT_NE(garbage.output.find("unreadable completion record"), std::string::npos) << garbage.output;
+  ToolRun again = run(xcopa_args(out));
+  EXPECT_NE(again.output.find("already done"), std::string::npos) << again.output;
+
+  // Data changed: the same job's record no longer matches.
+  fs::path data = out / "val.et.jsonl";
+  fs::copy_file(kData / "xcopa/val.et.jsonl", data);
+  std::string args = fmt::format("--templates {} --data {} --lang et --output {}", kEnTemplates.string(), data.string(), out.string());
+  ASSERT_EQ(run(args).exit_code, 0);
+  std::string rows = read_file(data);
+  write_file_atomic(data, rows + rows);
+  ToolRun changed = run(args);
+  EXPECT_NE(changed.output.find("val.et.jsonl changed"), std::string::npos) << changed.output;
+  EXPECT_EQ(lines_of(probe).size(), 200u);
+}
+
+// Issue 19 item 13: temporaries (*.tmp.<pid>.<n>) of a killed run stayed after a successful
+// rerun. Stale ones (pid dead, nobody holding their lock) go at start; another run's stay.
+TEST(PromptsCli, StaleTemporaryFilesOfAKilledRunAreRemoved) {
+  fs::path out = scratch("stale");
+  fs::create_directories(out / "et");
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);  // a pid no process has now
+  fs::path stale = out / "et" / fmt::format("xp3_xcopa_en_validation_exercise.jsonl.tmp.{}.0", child);
+  fs::path running = out / "et" / fmt::format("xp3_other.jsonl.tmp.{}.3", ::getpid());  // a live writer's
+  write_file_atomic(stale, "half a file");
+  write_file_atomic(running, "being written");
+  ToolRun result = run(xcopa_args(out));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(running));
+  EXPECT_NE(result.output.find("removed (left by a killed run)"), std::string::npos) << result.output;
+}
+
 TEST(PromptsCli, CapsAndSelectsTemplates) {
   fs::path out = scratch("cap");
   ToolRun capped = run(xcopa_args(out) + " --template exercise --template 'best_option' --max-per-template 7 --seed 3");
@@ -239,6 +298,19 @@ TEST(PromptsCli, ARunThatDropsTooManyRowsFails) {
   EXPECT_NE(strict.output.find("more than --max-dropped-fraction 0.1"), std::string::npos) << strict.output;
   ToolRun capped = run_templates(dir, {{"all", "{{ premise }} ||| {{ choice1 }}"}}, "--max-per-template 1 --max-dropped-fraction 0");
   EXPECT_EQ(capped.exit_code, 0) << capped.output;  // 99 capped, none unusable
+}
+
+// A file the previous run of the same job wrote and this one does not (its template was
+// removed) is removed: xmtf-shard would still read it.
+TEST(PromptsCli, OutputsOfAnEarlierRunThatThisOneDoesNotWriteAreRemoved) {
+  fs::path dir = scratch("removed");
+  ASSERT_EQ(run_templates(dir, {{"kept", "{{ premise }} ||| x"}, {"gone", "{{ premise }} ||| y"}}).exit_code, 0);
+  fs::path gone = dir / "out" / "et" / "xp3_xcopa_et_validation_gone.jsonl";
+  ASSERT_TRUE(fs::exists(gone));
+  ToolRun rerun = run_templates(dir, {{"kept", "{{ premise }} ||| x"}});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+  EXPECT_FALSE(fs::exists(gone));
+  EXPECT_TRUE(fs::exists(dir / "out" / "et" / "xp3_xcopa_et_validation_kept.jsonl"));
 }
 
 TEST(PromptsCli, ReadsRawTsvAndCsvLayouts) {
