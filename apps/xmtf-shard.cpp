@@ -85,7 +85,7 @@ int shard(const ShardOptions& options, const World& world) {
   std::vector<LanguageInput> all_inputs;
   if (!world.step([&] {
         all_inputs = discover_inputs(options.input_dir, options.languages);
-        check_plan_size(options, all_inputs);
+        check_run(options, all_inputs);
       }))
     return 1;
 

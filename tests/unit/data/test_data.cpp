@@ -15,6 +15,7 @@
 #include <regex>
 #include <set>
 
+#include "core/completion.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/sha256.hpp"
@@ -613,26 +614,28 @@ TEST(XmtfShard, AbsurdlySmallSizesAreRefused) {
   EXPECT_FALSE(fs::exists(out / "sw"));
 
   ShardOptions options;
+  options.input_dir = "/data/in";
+  options.output_dir = "/data/out";
   options.max_shard_bytes = 512;
   options.chunk_bytes = 512;
   std::vector<LanguageInput> small{{"en", {SourceFile{"a.jsonl", "a.jsonl", 100000, 0}}}};
-  EXPECT_NO_THROW(check_plan_size(options, small));
+  EXPECT_NO_THROW(check_run(options, small));
   options.max_shard_bytes = 16 << 20;
   options.chunk_bytes = 16 << 20;
   std::vector<LanguageInput> inputs{{"en", {SourceFile{"a.jsonl", "a.jsonl", std::uint64_t{1} << 40, 0}}}};  // 1 TiB
-  EXPECT_NO_THROW(check_plan_size(options, inputs));
+  EXPECT_NO_THROW(check_run(options, inputs));
   options.chunk_bytes = 1000;
   try {
-    check_plan_size(options, inputs);
+    check_run(options, inputs);
     ADD_FAILURE() << "no error";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("chunks, more than 1000000: use at least 1.0 MiB"), std::string::npos) << e.what();
   }
   options.chunk_bytes = 1 << 30;
   options.max_shard_bytes = 4096;
-  EXPECT_THROW(check_plan_size(options, inputs), Error);
+  EXPECT_THROW(check_run(options, inputs), Error);
   options.max_shard_bytes = 100;
-  EXPECT_THROW(check_plan_size(options, inputs), Error);
+  EXPECT_THROW(check_run(options, inputs), Error);
   fs::remove_all(out);
 }
 
@@ -653,6 +656,40 @@ TEST(XmtfShard, ADanglingOrSpecialJsonlInputIsAnErrorNamingIt) {
   ASSERT_EQ(::mkfifo(link.c_str(), 0644), 0);
   EXPECT_EQ(run_shard(command), 1);  // would block forever reading it
   EXPECT_NE(read_file(work / "err").find("input is a FIFO"), std::string::npos) << read_file(work / "err");
+  fs::remove_all(work);
+}
+
+// Issue 18 item 11: a part whose bytes changed at the same size was "up to date" (index.json
+// holds its sha256, never checked), and --output equal to --input made xmtf-shard read its own
+// parts as input. Parts are verified as stamped; overlapping folders are refused.
+TEST(XmtfShard, APartEditedAtTheSameSizeIsRedoneAndOutputCannotBeTheInput) {
+  fs::path out = fresh_temp_dir("stamps");
+  std::string command = fmt::format("--input {} --output {} --max-shard-bytes 40000", (kData / "samples").string(), out.string());
+  ASSERT_EQ(run_shard(command), 0);
+  fs::path part = out / "sw" / "part-00000.jsonl";
+  std::string good = read_file(part);
+  std::string edited = good;
+  edited[edited.size() / 2] = edited[edited.size() / 2] == 'a' ? 'b' : 'a';
+  write_file_atomic(part, edited);
+  ASSERT_EQ(run_shard(command), 0);
+  EXPECT_EQ(read_file(part), good);
+  EXPECT_EQ(load_json(out / "sw" / "index.json")["parts"][0]["mtime_ns"], mtime_ns(part));
+  auto index_time = fs::last_write_time(out / "sw" / "index.json");
+  ASSERT_EQ(run_shard(command), 0);  // and now it is up to date again
+  EXPECT_EQ(fs::last_write_time(out / "sw" / "index.json"), index_time);
+
+  fs::path work = fresh_temp_dir("overlap");
+  fs::copy(kData / "samples", work / "in", fs::copy_options::recursive);
+  std::string listing;
+  for (const auto& entry : fs::recursive_directory_iterator(work / "in")) listing += entry.path().string() + "\n";
+  for (const fs::path& output : {work / "in", work / "in" / "shards", work / "in" / "sw" / ".."}) {
+    EXPECT_EQ(run_shard(fmt::format("--input {} --output {}", (work / "in").string(), output.string())), 1) << output;
+  }
+  EXPECT_EQ(run_shard(fmt::format("--input {} --output {}", (work / "in" / "sw").string(), work.string())), 1);
+  std::string after;
+  for (const auto& entry : fs::recursive_directory_iterator(work / "in")) after += entry.path().string() + "\n";
+  EXPECT_EQ(after, listing);  // nothing written into the input
+  fs::remove_all(out);
   fs::remove_all(work);
 }
 
