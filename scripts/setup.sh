@@ -11,7 +11,7 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   libopenblas-dev libsentencepiece-dev libpcre2-dev libicu-dev
-  libsimdjson-dev nlohmann-json3-dev libyaml-cpp-dev
+  libsimdjson-dev nlohmann-json3-dev libyaml-cpp-dev libyaml-dev
   # test-time tools: a real SLURM for the scheduler's integration tests, h5py to read our HDF5
   slurmctld slurmd slurm-client munge python3-h5py
   # headless Chromium opens report.html in the report test (screenshot read with libpng)
