@@ -93,6 +93,7 @@ int score(const Options& options, int rank, int world_size) {
     }
     model = eval::load_model(model_folder);
     samples = read_input(options, model_folder, model->config().vocab_size);
+    eval::check_batches_fit_in_memory(*model, samples, options.batch_size, options.input.string());
   } catch (const Error& e) {
     if (rank == 0) log::error("{}", e.what());
     ok = 0;

@@ -155,6 +155,12 @@ int main(int argc, char** argv) {
     s.decay_style = decay_style;
     s.export_dtype = export_dtype == "bf16" ? ckpt::DType::bf16 : export_dtype == "f16" ? ckpt::DType::f16 : ckpt::DType::f32;
     for (const std::string& spec : data_specs) s.data.push_back(train::parse_data_spec(spec));
+    try {
+      train::validate_settings(s);
+    } catch (const Error& e) {
+      log::error("{}", e.what());
+      return 2;  // bad usage
+    }
     train::install_stop_signal_handlers();
     const train::TrainResult result = train::run_training(s);
     if (result.stopped_early) log::info("stopped at step {}; rerun to resume", result.steps_done);

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <set>
 #include <fstream>
 
 #include "ckpt/hf_bloom.hpp"
@@ -13,6 +15,7 @@
 #include "core/text.hpp"
 #include "models/bloom_config.hpp"
 #include "nn/kernels.hpp"
+#include "nn/memory.hpp"
 
 namespace xmtf::eval {
 namespace {
@@ -34,6 +37,23 @@ std::vector<std::int32_t> read_ids(simdjson::dom::element row, const char* field
   return ids;
 }
 
+// The engine's JSON rule (models/json_input.hpp): a key repeated within one object is an
+// error. simdjson would give the first value where Python gives the last.
+void check_unique_keys(simdjson::dom::element value, const std::string& where) {
+  simdjson::dom::array array;
+  if (!value.get(array)) {
+    for (simdjson::dom::element element : array) check_unique_keys(element, where);
+    return;
+  }
+  simdjson::dom::object object;
+  if (value.get(object)) return;
+  std::set<std::string_view> keys;
+  for (auto field : object) {
+    if (!keys.insert(field.key).second) fail("{}: duplicate key \"{}\" (a key may appear once per object)", where, field.key);
+    check_unique_keys(field.value, where);
+  }
+}
+
 }  // namespace
 
 std::vector<ScoreSample> read_score_input(const fs::path& path, tok::Tokenizer* tokenizer, h5::SampleEncoder* encoder,
@@ -51,6 +71,7 @@ std::vector<ScoreSample> read_score_input(const fs::path& path, tok::Tokenizer* 
     simdjson::dom::element row;
     if (auto error = parser.parse(line).get(row)) fail("{}: invalid JSON: {}", where, simdjson::error_message(error));
     if (!row.is_object()) fail("{}: expected a JSON object", where);
+    check_unique_keys(row, where);
     ScoreSample sample;
     sample.line = line_number;
     simdjson::dom::element id;
@@ -125,12 +146,10 @@ void ScoreCompletion::record() {
 fs::path resolve_model_folder(const fs::path& dir) {
   if (!fs::is_directory(dir)) fail("{}: not a folder (expected a HuggingFace model folder or a checkpoint folder)", dir.string());
   if (fs::exists(dir / "config.json")) return dir;
-  if (fs::exists(dir / "latest")) {
-    auto latest = ckpt::latest_checkpoint(dir);
-    if (!latest) fail("{}: the checkpoint root holds no checkpoint", dir.string());
-    return *latest;
-  }
-  fail("{}: no config.json (HuggingFace folder or step-N checkpoint) and no `latest` (checkpoint root)", dir.string());
+  // A checkpoint root: its `latest`, or without one the newest complete step-N (with a warning).
+  if (auto latest = ckpt::latest_checkpoint(dir)) return *latest;
+  fail("{}: no config.json (HuggingFace folder or step-N checkpoint), no `latest` and no step-N folder (checkpoint root)",
+       dir.string());
 }
 
 std::unique_ptr<models::BloomModel> load_model(const fs::path& folder) {
@@ -191,7 +210,33 @@ std::vector<ScoreResult> score_batch(const models::BloomModel& model, std::span<
   return results;
 }
 
+void check_batches_fit_in_memory(const models::BloomModel& model, std::span<const ScoreSample> samples,
+                                 std::int64_t batch_size, const std::string& input_name) {
+  const double memory = static_cast<double>(nn::host_memory_bytes());
+  const double weights = 4.0 * static_cast<double>(model.n_parameters());
+  for (std::size_t begin = 0; begin < samples.size(); begin += static_cast<std::size_t>(batch_size)) {
+    const std::size_t count = std::min(samples.size() - begin, static_cast<std::size_t>(batch_size));
+    const ScoreSample* longest = &samples[begin];
+    for (std::size_t i = begin; i < begin + count; ++i) {
+      if (samples[i].input_ids.size() + samples[i].target_ids.size() > longest->input_ids.size() + longest->target_ids.size())
+        longest = &samples[i];
+    }
+    const auto tokens = static_cast<std::int64_t>(longest->input_ids.size() + longest->target_ids.size());
+    const double bytes = model.activation_bytes(static_cast<std::int64_t>(count), std::max<std::int64_t>(tokens - 1, 1));
+    if (weights + bytes > memory) {
+      fail("{}:{}: a sample of {} tokens: its batch of {} needs {} of activations (attention grows with the square of the "
+           "length), more than the {} of memory left beside the weights; shorten it or lower --batch-size", input_name,
+           longest->line, tokens, count, format_bytes(bytes), format_bytes(std::max(memory - weights, 0.0)));
+    }
+  }
+}
+
 std::string format_result(const ScoreSample& sample, const ScoreResult& result) {
+  // JSON has no NaN or infinity; a finite model scores finite log-probabilities, so this is a
+  // broken model, never something to print.
+  if (!std::isfinite(result.logprob_sum)) {
+    fail("line {}: the log-probability is {} (non-finite activations: a broken model?)", sample.line, result.logprob_sum);
+  }
   std::string id = sample.id_json.empty() ? "" : fmt::format(",\"id\":{}", sample.id_json);
   // {} prints the shortest text that reads back to the same double.
   return fmt::format("{{\"line\":{}{},\"logprob_sum\":{},\"tokens\":{}}}", sample.line, id, result.logprob_sum,

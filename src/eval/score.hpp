@@ -54,7 +54,14 @@ std::vector<std::int64_t> batches_of_rank(std::int64_t n_batches, int rank, int 
 std::vector<ScoreResult> score_batch(const models::BloomModel& model, std::span<const ScoreSample> batch,
                                      models::BloomActivations& activations);
 
-std::string format_result(const ScoreSample& sample, const ScoreResult& result);  // no newline
+// Checks, before anything is scored, that every batch's activations fit in memory beside the
+// weights; throws "INPUT:LINE: a sample of N tokens ..." naming the longest sample of the first
+// batch that does not.
+void check_batches_fit_in_memory(const models::BloomModel& model, std::span<const ScoreSample> samples,
+                                 std::int64_t batch_size, const std::string& input_name);
+
+// No newline. Throws xmtf::Error when the sum is not finite (JSON has no NaN).
+std::string format_result(const ScoreSample& sample, const ScoreResult& result);
 
 // The tokenizer for text lines: `given`, else tokenizer.json in the model dir or the resolved
 // model folder; empty when there is none.

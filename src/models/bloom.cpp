@@ -5,6 +5,8 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
+#include "nn/memory.hpp"
 
 namespace xmtf::models {
 
@@ -42,12 +44,41 @@ struct BloomModel::LayerViews {
   float *ln_post_w, *ln_post_b, *fc_w, *fc_b, *proj_w, *proj_b;
 };
 
+namespace {
+
+// The check before the weights are allocated (and before the layout's offsets are computed).
+const BloomConfig& checked_fits_in_memory(const BloomConfig& config) {
+  config.validate(config.origin.empty() ? "BLOOM config" : config.origin);
+  const double weight_bytes = 4.0 * static_cast<double>(config.n_parameters());
+  const double memory = static_cast<double>(nn::host_memory_bytes());
+  if (weight_bytes > memory) {
+    fail("{}: {}: {} of fp32 weights, more than the {} of memory here", config.origin.empty() ? "BLOOM config" : config.origin,
+         config.size_text(), format_bytes(weight_bytes), format_bytes(memory));
+  }
+  return config;
+}
+
+}  // namespace
+
 BloomModel::BloomModel(BloomConfig config)
-    : config_(config),
-      layout_(bloom_parameter_layout(config)),
+    : config_(checked_fits_in_memory(config)),
+      layout_(bloom_parameter_layout(config_)),
       params_(layout_.total_floats(), 0.0f),
-      grads_(layout_.total_floats(), 0.0f),
-      slopes_(nn::alibi_slopes(config.n_head)) {}
+      slopes_(nn::alibi_slopes(config_.n_head)) {}
+
+double bloom_activation_bytes(const BloomConfig& config, std::int64_t batch, std::int64_t seq_len) {
+  const double n = static_cast<double>(batch) * static_cast<double>(seq_len);
+  const double c = static_cast<double>(config.hidden_size);
+  const double ffn = static_cast<double>(config.ffn_hidden_size());
+  // Per layer: ln_in, qkv (3), context, after_attention, ln_post, output (c each); fc, fc_gelu;
+  // the attention probabilities. Then embedded, embedded_ln, ln_f, the backward scratch
+  // (d_stream, d_hidden, d_qkv: 5 c, d_fc, d_fc_gelu: 2 ffn) and the logits.
+  const double per_layer = n * (8 * c + 2 * ffn) + static_cast<double>(batch) * static_cast<double>(config.n_head) *
+                                                        static_cast<double>(seq_len) * static_cast<double>(seq_len);
+  const double floats = static_cast<double>(config.n_layer) * per_layer + n * (3 * c + 5 * c + 2 * ffn) +
+                        n * static_cast<double>(config.vocab_size) + static_cast<double>(seq_len) * static_cast<double>(seq_len);
+  return 4.0 * floats;
+}
 
 std::int64_t BloomModel::n_parameters() const {
   std::int64_t total = 0;
@@ -93,7 +124,10 @@ void BloomModel::init_random(std::uint64_t seed) {
   }
 }
 
-void BloomModel::zero_grads() { std::fill(grads_.begin(), grads_.end(), 0.0f); }
+void BloomModel::zero_grads() {
+  if (grads_.size() != params_.size()) grads_.assign(params_.size(), 0.0f);
+  std::fill(grads_.begin(), grads_.end(), 0.0f);
+}
 
 void BloomModel::ensure_activations(BloomActivations& a, std::int64_t batch,
                                     std::int64_t seq_len) const {
@@ -231,6 +265,7 @@ double BloomModel::loss_and_backward(const Batch& batch, BloomActivations& a) {
       fail("batch: target id {} outside the vocabulary [0, {})", id, config_.vocab_size);
     }
   }
+  if (grads_.size() != params_.size()) zero_grads();
   float* p = params_.data();
   float* g = grads_.data();
   double loss = 0.0;

@@ -18,6 +18,11 @@ namespace xmtf::models {
 
 ParameterLayout bloom_parameter_layout(const BloomConfig& config);
 
+// Bytes of the activations forward + backward hold for a micro-batch of this shape (the
+// attention probabilities grow with seq_len^2, the logits with the vocabulary): what callers
+// check against memory before running a batch.
+double bloom_activation_bytes(const BloomConfig& config, std::int64_t batch, std::int64_t seq_len);
+
 // One batch of token rows: ids, and for the loss the next-token targets and per-token weights
 // (0 = no loss). segment_ids / is_input drive the attention mask (see nn::AttentionMask); when
 // segment_ids is empty every row is one causal sequence.
@@ -57,6 +62,9 @@ struct BloomActivations {
 
 class BloomModel {
  public:
+  // Checks first that the weights fit in memory (nn::host_memory_bytes()), naming the config
+  // keys that make them too big; gradients are allocated by the first zero_grads(), so a model
+  // that only scores never holds them.
   explicit BloomModel(BloomConfig config);
 
   const BloomConfig& config() const { return config_; }
@@ -78,6 +86,9 @@ class BloomModel {
   // grads() (call zero_grads() once per optimizer step). Returns the loss.
   double loss_and_backward(const Batch& batch, BloomActivations& activations);
   void zero_grads();
+  double activation_bytes(std::int64_t batch, std::int64_t seq_len) const {
+    return bloom_activation_bytes(config_, batch, seq_len);
+  }
   // Forward (loss positions only) and the weighted loss, no gradients (validation).
   double evaluate_loss(const Batch& batch, BloomActivations& activations) const;
 

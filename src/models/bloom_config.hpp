@@ -8,6 +8,13 @@
 
 namespace xmtf::models {
 
+// Largest sizes the engine takes (checked before anything is allocated). Token ids are int32;
+// the others keep every size product inside int64 and are far beyond any BLOOM (176B: hidden
+// 14,336, 70 layers).
+inline constexpr std::int64_t kMaxVocabSize = 2147483647;
+inline constexpr std::int64_t kMaxHiddenSize = 262144;
+inline constexpr std::int64_t kMaxLayers = 65536;
+
 struct BloomConfig {
   std::int64_t vocab_size = 250880;
   std::int64_t hidden_size = 64;
@@ -20,10 +27,17 @@ struct BloomConfig {
   std::int32_t eos_token_id = 2;
   std::int32_t pad_token_id = 3;
   std::int32_t unk_token_id = 0;
+  std::string origin;  // where it was read from, for messages ("" when built in code)
 
   std::int64_t head_dim() const { return hidden_size / n_head; }
   std::int64_t ffn_hidden_size() const { return 4 * hidden_size; }
-  // Throws xmtf::Error when the shape is impossible (hidden not divisible by heads, ...).
+  // Without alignment padding.
+  std::int64_t n_parameters() const;
+  // Which keys make the model as big as it is ("vocab_size 250880 x hidden_size 1024 word
+  // embeddings: 559214592 parameters in all"), for messages about memory.
+  std::string size_text() const;
+  // Throws xmtf::Error naming the key when a value is out of range or the shape is impossible
+  // (hidden not divisible by heads, a special token outside the vocabulary, eps <= 0, ...).
   void validate(const std::string& origin) const;
 };
 

@@ -47,9 +47,12 @@ class LocalRunner {
     slots_ = plan.manifest.local.max_parallel > 0 ? plan.manifest.local.max_parallel : static_cast<int>(cores);
     for (const auto& planned : plan.stages) {
       LocalStage stage(planned.rows.size());
-      auto markers = scan_markers(planned.dir);
-      for (auto& [index, flags] : markers)
-        if (flags.done && index < stage.size()) stage.set(index, LocalState::done);
+      for (auto& [index, flags] : scan_markers(planned.dir)) {
+        if (!flags.done || index >= stage.size()) continue;
+        DoneMarker done = read_done_marker(planned.dir, {plan.manifest.name, planned.stage->name, index}, plan.manifest.workdir);
+        if (done.is_done()) stage.set(index, LocalState::done);
+        else log::warn("{}[{}] will run again: {}", planned.stage->name, index, done.problem);
+      }
       stages_[planned.stage->name] = std::move(stage);
     }
   }
@@ -167,8 +170,9 @@ class LocalRunner {
 
 }  // namespace
 
-int run_local(const Plan& plan) {
+int run_local(const Plan& plan, const StaleReport* stale) {
   write_plan(plan);
+  if (stale) retire_stale(plan, *stale);
   return LocalRunner(plan).run();
 }
 

@@ -60,7 +60,8 @@ const std::vector<std::string> kAssetKeys = {"repo", "kind", "revision", "includ
 const std::vector<std::string> kStageKeys = {
     "type", "run", "argv", "args", "options", "array", "after", "nodes", "ntasks", "ntasks_per_node",
     "cpus_per_task", "gpus_per_task", "gpus_per_node", "mem", "time", "mpi", "env", "outputs",
-    "extra_sbatch"};
+    "extra_sbatch", "inputs", "rerun_on"};
+const std::vector<std::string> kRerunTriggers = {"options", "inputs", "program"};
 // Placeholders every stage may use besides its array parameters.
 const std::vector<std::string> kBuiltinPlaceholders = {"run", "root", "jobs", "stage", "index"};
 
@@ -491,8 +492,20 @@ class ManifestReader {
     stage.outputs = get_string_list(t, "outputs");
     stage.extra_sbatch = get_string_list(t, "extra_sbatch");
     for (const auto& extra : stage.extra_sbatch) check_sbatch_option(*t.get("extra_sbatch"), extra);
+    stage.inputs = get_string_list(t, "inputs");
+    if (t.get("rerun_on")) read_rerun_on(*t.get("rerun_on"), stage);
     check_placeholders(t, stage);
     return stage;
+  }
+
+  void read_rerun_on(const toml::node& node, Stage& stage) {
+    stage.rerun_on = string_list(node, "rerun_on");
+    for (const auto& trigger : stage.rerun_on) {
+      if (std::find(kRerunTriggers.begin(), kRerunTriggers.end(), trigger) != kRerunTriggers.end()) continue;
+      auto suggestion = closest_match(trigger, kRerunTriggers);
+      error_at(node.source(), "rerun_on: unknown trigger \"{}\" (triggers: {}){}", trigger, join(kRerunTriggers, ", "),
+               suggestion ? fmt::format("; did you mean \"{}\"?", *suggestion) : "");
+    }
   }
 
   void check_placeholders(const toml::table& t, const Stage& stage) {
@@ -516,6 +529,7 @@ class ManifestReader {
     for (const auto& o : stage.options)
       for (const auto& v : o.values) check("options", v);
     for (const auto& o : stage.outputs) check("outputs", o);
+    for (const auto& i : stage.inputs) check("inputs", i);
     for (const auto& [k, v] : stage.env) check("env", v);
   }
 

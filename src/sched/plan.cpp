@@ -219,7 +219,7 @@ void check_options_against_help(const Stage& stage, const fs::path& executable, 
     flags.insert((*it)[1]);
   std::vector<std::string> candidates = {"array", "after", "nodes", "ntasks", "ntasks_per_node", "cpus_per_task",
                                          "gpus_per_task", "gpus_per_node", "mem", "time", "mpi", "env", "outputs",
-                                         "extra_sbatch", "options", "args", "type"};
+                                         "extra_sbatch", "options", "args", "type", "inputs", "rerun_on"};
   for (const auto& f : flags) {
     std::string key = f;
     std::replace(key.begin(), key.end(), '-', '_');
@@ -254,6 +254,12 @@ StageSpec make_spec(const Plan& plan, const Stage& stage, const fs::path& execut
   spec.task_count = stage.task_count();
   spec.workdir = m.workdir.string();
   spec.run_dir = plan.run_dir.string();
+  spec.inputs = stage.inputs;
+  spec.rerun_on = stage.rerun_on;
+  for (const auto& dep : stage.after) {
+    const Stage& upstream = *m.find_stage(dep);
+    spec.after.push_back({dep, arrays_aligned(stage, upstream), upstream.task_count()});
+  }
   return spec;
 }
 
@@ -318,8 +324,15 @@ std::string sbatch_script(const Plan& plan, const PlannedStage& planned, const f
   if (!m.slurm.qos.empty()) sbatch("--qos", m.slurm.qos);
   if (!m.slurm.signal.empty()) sbatch("--signal", m.slurm.signal);
   s += m.slurm.requeue ? "#SBATCH --requeue\n" : "#SBATCH --no-requeue\n";
-  for (const auto& extra : m.slurm.extra_sbatch) s += "#SBATCH " + extra + "\n";
-  for (const auto& extra : stage.extra_sbatch) s += "#SBATCH " + extra + "\n";
+  // "--name=value" entries get their value quoted like every other setting: sbatch splits an
+  // #SBATCH line at spaces outside quotes.
+  auto extra_line = [&](const std::string& extra) {
+    auto eq = extra.find('=');
+    if (eq == std::string::npos) s += "#SBATCH " + extra + "\n";
+    else sbatch(extra.substr(0, eq), extra.substr(eq + 1));
+  };
+  for (const auto& extra : m.slurm.extra_sbatch) extra_line(extra);
+  for (const auto& extra : stage.extra_sbatch) extra_line(extra);
   if (!m.slurm.setup.empty()) {
     s += "\n# setup lines from the manifest\n";
     for (const auto& line : m.slurm.setup) s += line + "\n";

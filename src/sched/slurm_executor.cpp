@@ -109,7 +109,7 @@ std::vector<std::size_t> indices_in(const StageStatus& s, std::initializer_list<
 
 }  // namespace
 
-void submit_run(const Plan& plan) {
+void submit_run(const Plan& plan, const StaleReport* stale) {
   require_slurm();
   write_plan(plan);
   RunInfo run = read_run_info(plan.run_dir);
@@ -118,6 +118,7 @@ void submit_run(const Plan& plan) {
     if (s.count(TaskState::pending) || s.count(TaskState::running))
       fail("run {} still has queued or running tasks in stage {}: use `xmtf status {}`, `xmtf resubmit` or `xmtf cancel`",
            run.run, s.name, run.run);
+  if (stale && retire_stale(plan, *stale)) status = query_status(run, plan.manifest.slurm.lost_after_seconds);
   SlurmSubmitter submitter(plan);
   for (const auto& stage : plan.stages) {
     auto todo = indices_in(status.stage(stage.stage->name), {TaskState::failed, TaskState::never_ran});
@@ -129,12 +130,13 @@ void submit_run(const Plan& plan) {
   }
 }
 
-void resubmit_run(const Plan& plan, const std::string& only_stage) {
+void resubmit_run(const Plan& plan, const std::string& only_stage, const StaleReport* stale) {
   require_slurm();
   if (!only_stage.empty() && !plan.find(only_stage)) fail("run {} has no stage '{}'", plan.manifest.name, only_stage);
   write_plan(plan);
   RunInfo run = read_run_info(plan.run_dir);
   RunStatus status = query_status(run, plan.manifest.slurm.lost_after_seconds);
+  if (stale && retire_stale(plan, *stale, only_stage)) status = query_status(run, plan.manifest.slurm.lost_after_seconds);
   SlurmSubmitter submitter(plan);
 
   // Jobs still in the queue with work left are what new jobs and re-pointed dependents wait for.
@@ -156,7 +158,7 @@ void resubmit_run(const Plan& plan, const std::string& only_stage) {
     resubmitted.insert(stage.stage->name);
   }
   if (resubmitted.empty()) {
-    log::info("run {}: nothing failed or missing; nothing resubmitted", run.run);
+    log::info("run {}: nothing failed, missing or stale; nothing resubmitted", run.run);
     return;
   }
   // Dependents still waiting (often DependencyNeverSatisfied on the failed tasks) now wait for

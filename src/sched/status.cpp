@@ -3,6 +3,7 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fmt/format.h>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -92,12 +93,28 @@ bool process_alive_here(const Marker& m) {
   return m.host == host_name() && m.pid > 0 && (::kill(static_cast<pid_t>(m.pid), 0) == 0 || errno == EPERM);
 }
 
-TaskStatus classify(const fs::path& stage_dir, std::size_t index, const MarkerFlags& flags, const LatestJob* job,
-                    const StatusInputs& in) {
+// A retired (stale) task counts as not submitted until a job newer than its retirement holds it.
+bool submitted_since_retired(const fs::path& stage_dir, std::size_t index, const LatestJob* job) {
+  if (!job || !job->submission) return false;
+  std::error_code ec;
+  auto retired = fs::last_write_time(marker_path(stage_dir, index, "stale"), ec);
+  if (ec) return true;
+  double retired_at = std::chrono::duration<double>(std::chrono::file_clock::to_sys(retired).time_since_epoch()).count();
+  return job->submission->submitted_at >= retired_at;
+}
+
+TaskStatus classify(const RunInfo& run, const fs::path& stage_dir, const TaskId& task, const MarkerFlags& flags,
+                    const LatestJob* job, const StatusInputs& in) {
   TaskStatus t;
+  std::size_t index = task.index;
+  std::string bad_done;  // a .done that is no completion record: the task is not done
   if (flags.done) {
-    t.state = TaskState::done;
-    return t;
+    DoneMarker done = read_done_marker(stage_dir, task, run.workdir);
+    if (done.is_done()) {
+      t.state = TaskState::done;
+      return t;
+    }
+    bad_done = done.problem;
   }
   const SlurmTask* queued = nullptr;
   if (job && job->submission) {
@@ -134,6 +151,11 @@ TaskStatus classify(const fs::path& stage_dir, std::size_t index, const MarkerFl
     if (marker && !marker->log.empty()) t.log = marker->log;
     return t;
   }
+  if (flags.stale && !submitted_since_retired(stage_dir, index, job)) {
+    t.state = TaskState::never_ran;  // its last job ran the run that was retired
+    t.detail = "stale: to rerun";
+    return t;
+  }
   if (queued) {  // finished in SLURM's eyes, but no marker says so
     t.state = TaskState::failed;
     t.detail = starts_with(queued->state, "CANCELLED")
@@ -144,6 +166,11 @@ TaskStatus classify(const fs::path& stage_dir, std::size_t index, const MarkerFl
   if (flags.running) {
     t.state = TaskState::failed;
     t.detail = "started but ended without a marker (killed?)";
+    return t;
+  }
+  if (!bad_done.empty()) {
+    t.state = TaskState::failed;
+    t.detail = bad_done;
     return t;
   }
   if (job && job->submission) {
@@ -176,7 +203,8 @@ RunStatus compute_status(const RunInfo& run, const StatusInputs& in) {
     for (std::size_t i = 0; i < stage.tasks; ++i) {
       auto f = flags.find(i);
       auto j = latest.find(i);
-      s.tasks[i] = classify(stage_dir, i, f == flags.end() ? none : f->second, j == latest.end() ? nullptr : &j->second, in);
+      s.tasks[i] = classify(run, stage_dir, {run.run, stage.name, i}, f == flags.end() ? none : f->second,
+                            j == latest.end() ? nullptr : &j->second, in);
     }
     status.stages.push_back(std::move(s));
   }

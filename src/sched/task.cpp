@@ -12,6 +12,7 @@
 #include "core/log.hpp"
 #include "core/process.hpp"
 #include "core/text.hpp"
+#include "sched/fingerprint.hpp"
 #include "sched/markers.hpp"
 #include "sched/plan.hpp"
 #include "sched/spec.hpp"
@@ -58,14 +59,10 @@ std::size_t index_from_environment() {
   return std::stoul(task_id) + std::stoul(env_or("XMTF_INDEX_OFFSET", "0"));
 }
 
-std::vector<std::string> task_command(const StageSpec& spec, const Bindings& bindings) {
-  std::vector<std::string> argv;
-  if (spec.executable.empty()) {
-    argv = {"/bin/bash", "-c", expand_placeholders(spec.shell, bindings, Quoting::shell)};
-  } else {
-    argv.push_back(spec.executable);
-    for (const auto& a : spec.args) argv.push_back(expand_placeholders(a, bindings, Quoting::none));
-  }
+// The program's command (as its fingerprint records it) made runnable: the executable's path,
+// under the MPI launcher for MPI stages.
+std::vector<std::string> task_command(const StageSpec& spec, std::vector<std::string> argv) {
+  argv.at(0) = spec.executable.empty() ? "/bin/bash" : spec.executable;
   if (spec.mpi && spec.ntasks > 1) {
     std::vector<std::string> launched = spec.launcher;
     launched.push_back("-n");
@@ -99,9 +96,16 @@ int run_task(const TaskRequest& request) {
   fs::path stage_dir = fs::path(spec.run_dir) / spec.stage;
   std::string task_name = fmt::format("{}[{}]", spec.stage, index);
 
-  if (fs::exists(marker_path(stage_dir, index, "done"))) {
+  DoneMarker done = read_done_marker(stage_dir, {spec.run, spec.stage, index}, spec.workdir);
+  if (done.is_done()) {
     log::info("{} is already done ({}); skipping", task_name, marker_path(stage_dir, index, "done").string());
     return 0;
+  }
+  if (done.verdict != DoneVerdict::absent) {
+    // Removed before the program runs, so that a failure of this attempt is not hidden behind it.
+    log::warn("{} runs again: {}", task_name, done.problem);
+    std::error_code ignored;
+    fs::remove(marker_path(stage_dir, index, "done"), ignored);
   }
 
   std::vector<std::string> values = read_task_row(request.spec_path.parent_path() / "tasks.tsv", index, spec.params.size());
@@ -124,10 +128,12 @@ int run_task(const TaskRequest& request) {
   marker.log = log_path_for(spec, index, request.local);
   marker.start_time = unix_now();
   for (const auto& o : spec.outputs) marker.outputs.push_back(expand_placeholders(o, bindings, Quoting::none));
+  std::vector<std::string> command = task_program_command(spec, bindings);
+  marker.fingerprint = fingerprint_task_start(spec, index, values, command);
   marker.status = "running";
   write_marker(stage_dir, marker);
 
-  std::vector<std::string> argv = task_command(spec, bindings);
+  std::vector<std::string> argv = task_command(spec, command);
   ProcessOptions options;
   for (const auto& [key, value] : spec.env) options.set_env.emplace_back(key, expand_placeholders(value, bindings, Quoting::none));
   // Command stages call the pipeline's executables by name: put xmtf's own folder first.
@@ -169,6 +175,7 @@ int run_task(const TaskRequest& request) {
   fs::remove(marker_path(stage_dir, index, "running"), ignored);
   if (exit_status == 0) {
     fs::remove(marker_path(stage_dir, index, "failed"), ignored);
+    fs::remove(marker_path(stage_dir, index, "stale"), ignored);  // the run it replaced
     log::info("{} done in {}", task_name, format_duration(marker.end_time - marker.start_time));
   } else {
     log::error("{} failed: {} (attempt {})", task_name, marker.reason, marker.attempt);

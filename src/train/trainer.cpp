@@ -2,18 +2,25 @@
 
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "ckpt/hf_bloom.hpp"
+#include "ckpt/temporaries.hpp"
 #include "ckpt/training_checkpoint.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
 #include "models/bloom.hpp"
+#include "nn/memory.hpp"
 
 namespace xmtf::train {
 
@@ -23,8 +30,18 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 volatile std::sig_atomic_t g_stop_signal = 0;
+// Until the first step nothing is worth saving, and loading (a big vocabulary, many shards) can
+// take minutes: a stop signal then ends the process at once instead of waiting for a step.
+volatile std::sig_atomic_t g_loading = 1;
 
-extern "C" void on_stop_signal(int signal_number) { g_stop_signal = signal_number; }
+extern "C" void on_stop_signal(int signal_number) {
+  if (g_loading) {
+    static const char message[] = "xmtf-train: stop signal while loading: exiting (nothing to save yet)\n";
+    [[maybe_unused]] auto ignored = ::write(STDERR_FILENO, message, sizeof message - 1);
+    ::_exit(128 + signal_number);
+  }
+  g_stop_signal = signal_number;
+}
 
 std::vector<fs::path> expand_pattern(const std::string& pattern) {
   const fs::path path(pattern);
@@ -45,9 +62,9 @@ std::vector<fs::path> expand_pattern(const std::string& pattern) {
   return matches;
 }
 
-std::unique_ptr<SampleSource> open_language(const LanguageFiles& language) {
+std::unique_ptr<SampleSource> open_language(const LanguageFiles& language, std::int64_t vocab_size) {
   std::vector<std::unique_ptr<SampleSource>> parts;
-  for (const fs::path& file : language.files) parts.push_back(open_sample_file(file));
+  for (const fs::path& file : language.files) parts.push_back(open_sample_file(file, vocab_size));
   return std::make_unique<ConcatSampleSource>(std::move(parts));
 }
 
@@ -123,19 +140,18 @@ class Trainer {
     schedule_.warmup_steps = s_.warmup_steps;
     schedule_.total_steps = s_.decay_steps > 0 ? s_.decay_steps : s_.steps;
     schedule_.style = parse_decay_style(s_.decay_style);
-    if (s_.global_batch % s_.micro_batch != 0) {
-      fail("global_batch {} is not a multiple of micro_batch {}", s_.global_batch, s_.micro_batch);
-    }
     metrics_path_ = s_.metrics_path.empty() ? s_.checkpoint_dir / "metrics.jsonl" : s_.metrics_path;
   }
 
   TrainResult run();
 
  private:
-  static std::vector<LanguageData> open_data(const TrainSettings& s, const models::BloomConfig&) {
+  static std::vector<LanguageData> open_data(const TrainSettings& s, const models::BloomConfig& config) {
     if (s.data.empty()) fail("no training data: give at least one --data LANG:WEIGHT:PATTERN");
     std::vector<LanguageData> languages;
-    for (const LanguageFiles& files : s.data) languages.push_back({files.name, files.weight, open_language(files)});
+    for (const LanguageFiles& files : s.data) {
+      languages.push_back({files.name, files.weight, open_language(files, config.vocab_size)});
+    }
     return languages;
   }
   static DataSettings data_settings(const TrainSettings& s, const models::BloomConfig& config) {
@@ -207,6 +223,12 @@ double Trainer::train_step(std::int64_t step, double& grad_norm, std::int64_t& t
     loss += model_.loss_and_backward(micro, activations_);
   }
   grad_norm = clip_grad_norm(model_.grads(), s_.clip_grad);
+  // fp32 has no loss scaler whose job it would be to skip such a step: it is an error, raised
+  // before the update so that neither the weights nor any checkpoint see it.
+  if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
+    fail("step {}: the loss ({}) or the gradient norm ({}) is not finite; stopping without saving (the last "
+         "checkpoint is kept). Lower --lr, check --adam-* and the data, then rerun", step, loss, grad_norm);
+  }
   optimizer_.update(model_.params(), model_.grads(), schedule_.at(step));
   return loss;
 }
@@ -261,9 +283,10 @@ TrainResult Trainer::run() {
   const auto start = Clock::now();
   TrainResult result;
   std::int64_t step = start_or_resume();
+  g_loading = 0;
   if (step >= s_.steps) {
     log::info("already trained to step {} (>= {} steps): nothing to do", step, s_.steps);
-    if (!s_.export_dir.empty() && !fs::exists(s_.export_dir / "model.safetensors")) finish_export();
+    if (!s_.export_dir.empty() && !ckpt::hf_export_complete(s_.export_dir)) finish_export();
     result.steps_done = step;
     result.finished = true;
     return result;
@@ -295,6 +318,7 @@ TrainResult Trainer::run() {
     const bool last = step == s_.steps;
     if ((s_.eval_interval > 0 && step % s_.eval_interval == 0) || last) {
       if (auto valid = validation_loss()) {
+        if (!std::isfinite(*valid)) fail("step {}: the validation loss is {}; stopping without saving", step, *valid);
         log::info("step {} validation loss {:.6f}", step, *valid);
         append_metrics(metrics_path_, {{"step", step}, {"valid_loss", *valid}});
       }
@@ -309,10 +333,113 @@ TrainResult Trainer::run() {
 
 }  // namespace
 
+void validate_settings(const TrainSettings& s) {
+  auto require = [](bool ok, std::string_view option, auto value, std::string_view domain) {
+    if (!ok) fail("--{} {}: {}", option, value, domain);
+  };
+  auto finite = [](double x) { return std::isfinite(x); };
+  require(s.seq_len >= 1, "seq-len", s.seq_len, "must be at least 1");
+  require(s.micro_batch >= 1, "micro-batch", s.micro_batch, "must be at least 1");
+  require(s.global_batch >= 1, "global-batch", s.global_batch, "must be at least 1");
+  require(s.steps >= 1, "steps", s.steps, "must be at least 1");
+  require(finite(s.lr) && s.lr >= 0, "lr", s.lr, "must be a finite number >= 0");
+  require(finite(s.min_lr) && s.min_lr >= 0 && s.min_lr <= s.lr, "min-lr", s.min_lr, "must be finite, >= 0 and <= --lr");
+  require(s.warmup_steps >= 0, "warmup-steps", s.warmup_steps, "must be >= 0");
+  require(s.decay_steps >= 0, "decay-steps", s.decay_steps, "must be >= 0 (0: --steps)");
+  require(finite(s.adam.beta1) && s.adam.beta1 >= 0 && s.adam.beta1 < 1, "adam-beta1", s.adam.beta1, "must be in [0, 1)");
+  require(finite(s.adam.beta2) && s.adam.beta2 >= 0 && s.adam.beta2 < 1, "adam-beta2", s.adam.beta2, "must be in [0, 1)");
+  require(finite(s.adam.eps) && s.adam.eps > 0, "adam-eps", s.adam.eps, "must be a finite number > 0");
+  require(finite(s.adam.weight_decay) && s.adam.weight_decay >= 0, "weight-decay", s.adam.weight_decay, "must be a finite number >= 0");
+  require(finite(s.clip_grad) && s.clip_grad >= 0, "clip-grad", s.clip_grad, "must be a finite number >= 0 (0: off)");
+  require(finite(s.valid_fraction) && s.valid_fraction >= 0 && s.valid_fraction < 1, "valid-fraction", s.valid_fraction,
+          "must be in [0, 1)");
+  require(s.save_interval >= 0, "save-interval", s.save_interval, "must be >= 0 (0: at the end only)");
+  require(s.eval_interval >= 0, "eval-interval", s.eval_interval, "must be >= 0 (0: at the end only)");
+  require(finite(s.exit_duration_minutes) && s.exit_duration_minutes >= 0, "exit-duration-in-mins", s.exit_duration_minutes,
+          "must be a finite number >= 0 (0: no budget)");
+  for (const LanguageFiles& language : s.data) {
+    require(finite(language.weight) && language.weight > 0, "data", language.name + ":" + fmt::format("{}", language.weight),
+            "a language's weight must be a finite number > 0");
+  }
+  if (s.checkpoint_dir.empty()) fail("a checkpoint folder is required (--checkpoint-dir)");
+}
+
+namespace {
+
+// Weights, gradients and the two Adam moments (16 bytes per parameter) and one micro-batch's
+// activations must fit in memory; checked before any of it is allocated.
+void check_training_fits_in_memory(const models::BloomConfig& config, const TrainSettings& s) {
+  const double memory = static_cast<double>(nn::host_memory_bytes());
+  const double state_bytes = 16.0 * static_cast<double>(config.n_parameters());
+  if (state_bytes > memory) {
+    fail("{}: {}: training needs {} (weights, gradients, Adam moments: 16 bytes per parameter), more than the {} of "
+         "memory here", config.origin, config.size_text(), format_bytes(state_bytes), format_bytes(memory));
+  }
+  // The activations of a model of this config (no weights allocated: only the formula is used).
+  const double activations = models::bloom_activation_bytes(config, s.micro_batch, s.seq_len);
+  if (state_bytes + activations > memory) {
+    fail("--seq-len {} --micro-batch {}: the activations of one micro-batch take {} (attention grows with seq_len^2, "
+         "the logits with the {}-token vocabulary), which with the {} of training state is more than the {} of memory "
+         "here; lower --micro-batch or --seq-len", s.seq_len, s.micro_batch, format_bytes(activations), config.vocab_size,
+         format_bytes(state_bytes), format_bytes(memory));
+  }
+}
+
+// One trainer per checkpoint folder: a second one (a resubmitted task while the first still
+// runs) would interleave metrics and race on checkpoints. Held for the process's lifetime.
+class CheckpointFolderLock {
+ public:
+  explicit CheckpointFolderLock(const fs::path& folder) : path_(folder / ".lock") {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) fail("{}: cannot open: {}", path_.string(), errno_text(errno));
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const std::string holder(trim(read_file(path_)));
+      ::close(fd_);
+      fail("{}: another xmtf-train ({}) is training in this checkpoint folder; wait for it or stop it first",
+           folder.string(), holder.empty() ? "pid unknown" : "pid " + holder);
+    }
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+      log::debug("{}: could not record the pid", path_.string());
+    }
+  }
+  ~CheckpointFolderLock() { ::close(fd_); }  // closing releases the flock
+  CheckpointFolderLock(const CheckpointFolderLock&) = delete;
+  CheckpointFolderLock& operator=(const CheckpointFolderLock&) = delete;
+
+ private:
+  fs::path path_;
+  int fd_ = -1;
+};
+
+// What a killed run left (checkpoint being written, temporaries of latest / metrics / export).
+void remove_stale_temporaries(const TrainSettings& s) {
+  std::vector<fs::path> removed = ckpt::remove_temporaries(s.checkpoint_dir);
+  if (!s.metrics_path.empty()) {
+    for (fs::path& path : ckpt::remove_temporaries(s.metrics_path.has_parent_path() ? s.metrics_path.parent_path() : ".",
+                                                   s.metrics_path.filename().string())) {
+      removed.push_back(std::move(path));
+    }
+  }
+  if (!s.export_dir.empty()) {
+    for (fs::path& path : ckpt::remove_export_temporaries(s.export_dir)) removed.push_back(std::move(path));
+  }
+  for (const fs::path& path : removed) log::info("removed {}, left by an interrupted run", path.string());
+}
+
+}  // namespace
+
 TrainResult run_training(const TrainSettings& settings) {
-  if (settings.checkpoint_dir.empty()) fail("a checkpoint folder is required (--checkpoint-dir)");
-  if (settings.micro_batch < 1 || settings.global_batch < 1) fail("micro_batch and global_batch must be >= 1");
+  g_loading = 1;
+  validate_settings(settings);
+  if (settings.global_batch % settings.micro_batch != 0) {
+    fail("--global-batch {} is not a multiple of --micro-batch {}", settings.global_batch, settings.micro_batch);
+  }
+  const models::BloomConfig config = models::load_bloom_config(settings.model_config);
+  check_training_fits_in_memory(config, settings);
   fs::create_directories(settings.checkpoint_dir);
+  const CheckpointFolderLock lock(settings.checkpoint_dir);
+  remove_stale_temporaries(settings);
   Trainer trainer(settings);
   return trainer.run();
 }

@@ -69,10 +69,18 @@ struct TrainResult {
   std::vector<double> losses;   // of the steps run by this invocation
 };
 
-// Installs handlers so SIGTERM / SIGINT request a clean stop (checked between steps).
+// Installs handlers for SIGTERM / SIGINT / SIGUSR1. While the run is loading (config, data,
+// weights: nothing to save yet) a signal ends the process at once with a message; once training
+// has started it requests a clean stop (a checkpoint at the next step boundary, exit 0).
 void install_stop_signal_handlers();
 bool stop_requested_by_signal();
 
+// Throws xmtf::Error naming the option (--lr nan, --adam-beta1 1, --steps -1, --valid-fraction
+// 1.5, ...) when a setting is outside its domain. run_training calls it first.
+void validate_settings(const TrainSettings& settings);
+
+// A non-finite loss or gradient norm stops the run with an error before the optimizer step;
+// nothing is saved then, so the last checkpoint stays the last good one.
 TrainResult run_training(const TrainSettings& settings);
 
 }  // namespace xmtf::train

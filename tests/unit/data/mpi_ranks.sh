@@ -53,10 +53,14 @@ for options in "" "--dedup --shuffle-seed 5 --validation-fraction 0.2 --max-per-
 done
 # One array task per language, all at once, as the scheduler runs them: the run-wide index
 # (rewritten under a file lock) must end up with every language and the upsampling factor.
+pids=()
 for language in et sw zh; do
   "$shard" --input "$work/input" --output "$work/tasks" --languages "$language" --upsample zh=1.3 --log-level warn &
+  pids+=($!)
 done
-wait
+for pid in "${pids[@]}"; do  # each task's own exit status (a bare `wait` returns 0 whatever they did)
+  wait "$pid" || fail "a concurrent per-language task (pid $pid) failed"
+done
 /usr/bin/python3 - "$work/tasks/index.json" <<'PY' || fail "run-wide index after concurrent tasks"
 import json, sys
 index = json.load(open(sys.argv[1]))["languages"]

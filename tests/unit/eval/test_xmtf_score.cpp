@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "core/fs.hpp"
@@ -166,6 +168,42 @@ TEST_F(XmtfScoreTest, HelpAndExitCodes) {
     auto bad = run(fmt::format("{}{} --model {} --input {}", launcher, q(kTool), q(kModel), q(dir_ / "bad.jsonl")), true);
     EXPECT_EQ(bad.exit_code, 1) << launcher;
     EXPECT_NE(bad.output.find(message), std::string::npos) << bad.output;
+  }
+}
+
+}  // namespace
+}  // namespace xmtf::eval
+
+namespace xmtf::eval {
+namespace {
+
+// Issue 18 item 8: a model holding a NaN printed "logprob_sum":nan (not JSON). Such weights are
+// now refused on load, naming the tensor.
+TEST_F(XmtfScoreTest, NonFiniteWeightsAreRefused) {
+  fs::path model = dir_ / "nan-model";
+  fs::create_directories(model);
+  fs::copy(kModel / "config.json", model / "config.json");
+  std::string bytes = read_file(kModel / "model.safetensors");
+  // The last 4 bytes are the last float of the last tensor: make it a NaN.
+  const float nan = std::nanf("");
+  std::memcpy(bytes.data() + bytes.size() - 4, &nan, 4);
+  write_file_atomic(model / "model.safetensors", bytes);
+  auto result = run(fmt::format("{} --model {} --input {}", q(kTool), q(model), q(kData / "ids.jsonl")), true);
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.output.find("holds nan at element"), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find("logprob_sum"), std::string::npos);
+}
+
+// Issue 18 item 7: a 100k-token sample ended in std::bad_alloc; now a clear error naming the line.
+TEST_F(XmtfScoreTest, ALongSampleIsRefusedUpFrontNamingTheLine) {
+  std::string line = "{\"input_ids\": [1";
+  for (int i = 0; i < 100000; ++i) line += ",1";
+  write_file_atomic(dir_ / "long.jsonl", read_file(kData / "ids.jsonl") + line + "], \"target_ids\": [2]}\n");
+  for (const char* launcher : {"", "mpiexec -n 2 "}) {
+    auto result = run(fmt::format("{}{} --model {} --input {}", launcher, q(kTool), q(kModel), q(dir_ / "long.jsonl")), true);
+    EXPECT_EQ(result.exit_code, 1) << launcher;
+    EXPECT_NE(result.output.find("long.jsonl:10: a sample of 100002 tokens"), std::string::npos) << result.output;
+    EXPECT_EQ(result.output.find("bad_alloc"), std::string::npos);
   }
 }
 

@@ -55,6 +55,23 @@ TEST_F(TaskFixture, DoneMarkerThenSkip) {
   EXPECT_EQ(read_file(dir / "out_0.txt"), "en\n");
 }
 
+// An empty or garbage done marker does not make the wrapper skip the task: it runs again.
+TEST_F(TaskFixture, UnusableDoneMarkerRunsTheTaskAgain) {
+  for (const char* content : {"", "{not json", "{\"format\": \"xmtf-marker/1\"}"}) {
+    write_file_atomic(marker_path(plan.run_dir / "a", 0, "done"), content);
+    fs::remove(dir / "out_0.txt");
+    EXPECT_EQ(run("a", 0), 0);
+    EXPECT_EQ(read_file(dir / "out_0.txt"), "en\n") << "content: '" << content << "'";
+    ASSERT_TRUE(read_marker(plan.run_dir / "a", 0, "done").has_value());
+  }
+  // A valid marker whose declared output was deleted: the task runs again too.
+  fs::remove(dir / "out_0.txt");
+  EXPECT_EQ(run("a", 0), 0);
+  EXPECT_TRUE(fs::exists(dir / "out_0.txt"));
+  EXPECT_EQ(run("a", 0), 0);  // now a real completion record: skipped
+  EXPECT_EQ(read_file(dir / "out_0.txt"), "en\n");
+}
+
 TEST_F(TaskFixture, ShellValuesStayLiteral) {
   EXPECT_EQ(run("a", 1), 0);
   EXPECT_EQ(read_file(dir / "out_1.txt"), "$(touch " + dir.string() + "/pwned)\"; rm -rf ~\n");

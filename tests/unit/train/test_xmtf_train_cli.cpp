@@ -3,6 +3,8 @@
 
 #include <sys/wait.h>
 
+#include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <fstream>
 
@@ -83,5 +85,45 @@ TEST(XmtfTrainCli, SigtermSavesACheckpointAndExitsCleanly) {
   EXPECT_EQ(run(kBin + base_args(dir / "ckpt") + " --steps 100000 --global-batch 1 --kill-switch-path " +
                 (dir / "STOP").string()), 0);
   EXPECT_EQ(ckpt::latest_checkpoint(dir / "ckpt")->filename(), latest->filename());
+  fs::remove_all(dir);
+}
+
+// Issue 18 item 8: out-of-domain hyper-parameters are bad usage (exit 2), refused before
+// anything runs; they used to train to a NaN checkpoint and exit 0.
+TEST(XmtfTrainCli, HyperParametersOutsideTheirDomainAreBadUsage) {
+  const fs::path dir = fresh_dir("domain");
+  for (const char* bad : {"--lr nan", "--lr inf", "--lr -1", "--adam-beta1 1.0", "--steps -1", "--valid-fraction 1.5",
+                          "--adam-eps 0"}) {
+    EXPECT_EQ(run(kBin + base_args(dir / "ckpt") + " " + bad), 2) << bad;
+  }
+  EXPECT_FALSE(fs::exists(dir / "ckpt"));
+  // A negative layer_norm_epsilon in the config: refused naming the key.
+  write_file_atomic(dir / "config.json", std::string(read_file(kData / "tiny-bloom.config.json"))
+                                             .replace(read_file(kData / "tiny-bloom.config.json").find("1e-05"), 5, "-1e-05"));
+  const std::string log = (dir / "log.txt").string();
+  EXPECT_EQ(run("(" + kBin + " --model-config " + (dir / "config.json").string() + " --data sw:1:" +
+                (kData / "mtf" / "sw.jsonl").string() + " --checkpoint-dir " + (dir / "ckpt").string() + " 2>" + log + ")"), 1);
+  EXPECT_NE(read_file(log).find("'layer_norm_epsilon' is -1e-05; it must be a positive number"), std::string::npos);
+  fs::remove_all(dir);
+}
+
+// Issue 18 item 7: a stop signal while the data is still loading ends the process promptly; it
+// used to wait for the whole load, then save a step-0 checkpoint.
+TEST(XmtfTrainCli, SigtermWhileLoadingExitsPromptly) {
+  const fs::path dir = fresh_dir("sigterm_loading");
+  {
+    const std::string lines = read_file(kData / "mtf" / "sw.jsonl");
+    std::ofstream big(dir / "big.jsonl");
+    for (int i = 0; i < 1000; ++i) big << lines;  // 80,000 samples: seconds to parse
+  }
+  const std::string log = (dir / "log.txt").string();
+  const std::string command = "(" + kBin + " --model-config " + (kData / "tiny-bloom.config.json").string() +
+                              " --data sw:1:" + (dir / "big.jsonl").string() + " --seq-len 256 --checkpoint-dir " +
+                              (dir / "ckpt").string() + " 2>" + log + " & pid=$!; sleep 0.3; kill -TERM $pid; wait $pid)";
+  const auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(run(command), 128 + SIGTERM);
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 1.5);
+  EXPECT_NE(read_file(log).find("stop signal while loading"), std::string::npos) << read_file(log);
+  EXPECT_FALSE(ckpt::latest_checkpoint(dir / "ckpt").has_value());
   fs::remove_all(dir);
 }
