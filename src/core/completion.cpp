@@ -121,6 +121,13 @@ void CompletionRecord::add_output(const fs::path& folder, const std::string& rel
   outputs_.push_back(stamp_file(folder / relative_name, relative_name, content));
 }
 
+void CompletionRecord::add_output(const fs::path& folder, const std::string& relative_name, const std::string& sha256) {
+  if (!is_plain_relative(relative_name)) fail("output name '{}' is not a path inside {}", relative_name, folder.string());
+  FileStamp stamp = stamp_file(folder / relative_name, relative_name, Content::stat_only);
+  stamp.sha256 = sha256;
+  outputs_.push_back(std::move(stamp));
+}
+
 void CompletionRecord::write(const fs::path& record_path) const {
   json inputs = json::array(), outputs = json::array();
   for (const FileStamp& stamp : inputs_) inputs.push_back(stamp_json(stamp));

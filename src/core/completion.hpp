@@ -47,6 +47,8 @@ class CompletionRecord {
   void add_input(const fs::path& path, const std::string& sha256);
   // An output in folder (the record's folder), stamped now: after it was committed.
   void add_output(const fs::path& folder, const std::string& relative_name, Content content = Content::hash);
+  // An output whose sha256 the writer computed while writing it (not read again).
+  void add_output(const fs::path& folder, const std::string& relative_name, const std::string& sha256);
 
   // Atomic (temp, fsync, rename); written after every output it names.
   void write(const fs::path& record_path) const;

@@ -73,6 +73,14 @@ json output_options_json(const ShardOptions& options) {
   return result;
 }
 
+// Beside index.json, the language's completion record: each part's size, mtime and sha256.
+fs::path language_record_path(const ShardOptions& options, const LanguageInput& input) {
+  return language_dir(options, input) / ".xmtf-shard.done";
+}
+CompletionRecord language_record(const ShardOptions& options) {
+  return CompletionRecord("xmtf-shard/1", output_options_json(options).dump());
+}
+
 std::optional<json> read_json_if_valid(const fs::path& path) {
   std::error_code ec;
   if (!fs::exists(path, ec)) return std::nullopt;
@@ -463,21 +471,17 @@ bool language_up_to_date(const ShardOptions& options, const LanguageInput& input
         entry.value("mtime_ns", std::int64_t{0}) != input.files[f].mtime_ns)
       return false;
   }
-  // The parts as index.json stamped them (core's completion-record rule): size, then the
-  // sha256 where that is cheap (a language of at most 1 GiB), else the mtime. A part edited at
-  // the same size, or replaced, is not up to date.
+  // The parts as the completion record stamped them (core's rule): size, then the sha256 where
+  // that is cheap (a language of at most 1 GiB), else the mtime. A part edited at the same
+  // size, or replaced, is not up to date. (The stamps are not in index.json: it stays the same
+  // byte for byte whatever the run.)
   std::uint64_t total = 0;
   for (const json& part : (*index)["parts"]) total += part.value("bytes", std::uint64_t{0});
   Content content = total <= kHashPartsUpToBytes ? Content::hash : Content::stat_only;
-  for (const json& part : (*index)["parts"]) {
-    std::string file = part.value("file", "");
-    if (!is_part_file_name(file)) return false;
-    FileStamp stamp{file, part.value("bytes", std::uint64_t{0}), part.value("mtime_ns", std::int64_t{0}), part.value("sha256", "")};
-    std::string changed = stamp_mismatch(language_dir(options, input) / file, stamp, content);
-    if (!changed.empty()) {
-      log::info("{}: redoing ({})", input.language, changed);
-      return false;
-    }
+  std::string changed = language_record(options).mismatch(language_record_path(options, input), content);
+  if (!changed.empty()) {
+    log::info("{}: redoing ({})", input.language, changed);
+    return false;
   }
   return true;
 }
@@ -729,7 +733,6 @@ void finish_language(const ShardOptions& options, const LanguageInput& input, bo
   if (failed) return;
   json duplicates = json::object(), capped = json::object();
   json parts = collect_parts(options, input, duplicates, capped);
-  for (json& part : parts) part["mtime_ns"] = mtime_ns(language_dir(options, input) / part["file"].get<std::string>());
 
   json inputs = json::array();
   std::uint64_t lines_read = 0, rejected_total = 0, duplicates_total = 0, capped_total = 0;
@@ -774,6 +777,10 @@ void finish_language(const ShardOptions& options, const LanguageInput& input, bo
                                                                       {"parts", parts},
                                                                       {"inputs", inputs},
                                                                       {"rejects", rejects}});
+  CompletionRecord record = language_record(options);
+  for (const json& part : parts)
+    record.add_output(language_dir(options, input), part["file"].get<std::string>(), part["sha256"].get<std::string>());
+  record.write(language_record_path(options, input));
   fs::remove_all(work_dir(options, input));
   log::info("{}: {} lines read, {} rejected, {} duplicates, {} capped -> {} train + {} validation samples in {} parts",
             input.language, lines_read, rejected_total, duplicates_total, capped_total,
@@ -784,6 +791,7 @@ void finish_language(const ShardOptions& options, const LanguageInput& input, bo
 void invalidate_language(const ShardOptions& options, const LanguageInput& input) {
   std::error_code ignored;
   fs::remove(language_dir(options, input) / "index.json", ignored);
+  fs::remove(language_record_path(options, input), ignored);
   remove_temp_files(language_dir(options, input));
 }
 

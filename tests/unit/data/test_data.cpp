@@ -357,7 +357,8 @@ TEST(XmtfShard, FileSystemWithoutODirectGetsTheSameOutput) {
                                    mountpoint.string(), kShard.string(), options, work.string());
   ASSERT_EQ(std::system(fmt::format("unshare -rm sh -c {}", shell_quote(inside)).c_str()), 0);
   ASSERT_EQ(run_shard(fmt::format("{} --output {}", options, reference.string())), 0);
-  ASSERT_EQ(std::system(fmt::format("diff -r {} {}", (work / "copied").string(), reference.string()).c_str()), 0);
+  // Byte for byte, but for the completion records (they hold the parts' mtimes).
+  ASSERT_EQ(std::system(fmt::format("diff -r -x .xmtf-shard.done {} {}", (work / "copied").string(), reference.string()).c_str()), 0);
   fs::remove_all(work);
 }
 
@@ -692,7 +693,7 @@ TEST(XmtfShard, APartEditedAtTheSameSizeIsRedoneAndOutputCannotBeTheInput) {
   write_file_atomic(part, edited);
   ASSERT_EQ(run_shard(command), 0);
   EXPECT_EQ(read_file(part), good);
-  EXPECT_EQ(load_json(out / "sw" / "index.json")["parts"][0]["mtime_ns"], mtime_ns(part));
+  EXPECT_TRUE(fs::exists(out / "sw" / ".xmtf-shard.done"));
   auto index_time = fs::last_write_time(out / "sw" / "index.json");
   ASSERT_EQ(run_shard(command), 0);  // and now it is up to date again
   EXPECT_EQ(fs::last_write_time(out / "sw" / "index.json"), index_time);
