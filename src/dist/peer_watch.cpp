@@ -5,10 +5,14 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <fstream>
 #include <functional>
 #include <thread>
+
+#include <fmt/format.h>
 
 #include "core/log.hpp"
 
@@ -54,6 +58,15 @@ std::string PeerWatch::find_dead_peer() const {
   return "";
 }
 
+void abort_job(const std::string& message, int exit_code) {
+  if (!message.empty()) log::error("{}", message);
+  std::fflush(stdout);
+  std::fflush(stderr);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  MPI_Abort(MPI_COMM_WORLD, exit_code);
+  std::_Exit(exit_code);  // MPI_Abort does not return; this is for the compiler
+}
+
 void wait_for(MPI_Request& request, const PeerWatch& watch, const char* what) {
   using Clock = std::chrono::steady_clock;
   const auto start = Clock::now();
@@ -75,8 +88,7 @@ void wait_for(MPI_Request& request, const PeerWatch& watch, const char* what) {
       next_check = Clock::now() + std::chrono::milliseconds(500);
       const std::string dead = watch.find_dead_peer();
       if (!dead.empty()) {
-        log::error("{} is gone while this rank waited in {}: ending the job", dead, what);
-        MPI_Abort(MPI_COMM_WORLD, 1);
+        abort_job(fmt::format("{} is gone while this rank waited in {}: ending the job", dead, what), 1);
       }
     }
   }

@@ -9,6 +9,7 @@
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "dist/mpi_communicator.hpp"
+#include "dist/peer_watch.hpp"
 
 namespace xmtf::dist {
 
@@ -44,8 +45,8 @@ bool World::agree(const std::function<void()>& work) {
 bool World::all_ok(bool ok) { return communicator_->all_reduce<std::int32_t>(ok ? 1 : 0, ReduceOp::min) == 1; }
 
 void World::abort(const std::string& message, int exit_code) {
+  if (size_ > 1) abort_job(message, exit_code);
   if (!message.empty()) log::error("{}", message);
-  if (size_ > 1) MPI_Abort(MPI_COMM_WORLD, exit_code);
   communicator_.reset();
   MPI_Finalize();
   std::exit(exit_code);

@@ -105,8 +105,14 @@ int main(int argc, char** argv) {
   log::set_program("mpi_check");
   World world(argc, argv);
   if (argc == 3 && std::strcmp(argv[1], "--die-rank") == 0) {
-    if (world.rank() == std::atoi(argv[2])) std::_Exit(3);
+    // Every rank first gets past start-up (PeerWatch's pid exchange is a plain, unwatched MPI
+    // collective), then the victim leaves while the others are inside the watched all-reduce.
     std::vector<float> data(16, 1.0f);
+    world.communicator().all_reduce(std::span<float>(data));
+    if (world.rank() == std::atoi(argv[2])) {
+      ::usleep(300 * 1000);
+      std::_Exit(3);
+    }
     world.communicator().all_reduce(std::span<float>(data));  // never completes: the peer is dead
     log::error("the all-reduce completed without the dead rank");
     return 1;
