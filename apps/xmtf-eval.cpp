@@ -1,0 +1,121 @@
+// xmtf-eval: the paper's zero-shot evaluation of a model on one dataset file with one
+// promptsource templates file: one JSON result per template (docs/eval.md). Alone or under
+// mpiexec (examples spread over ranks, identical output whatever the rank count).
+#include <mpi.h>
+
+#include "core/cli.hpp"
+#include "core/error.hpp"
+#include "core/log.hpp"
+#include "eval/run.hpp"
+
+namespace {
+
+using namespace xmtf;
+
+eval::Ranks mpi_ranks() {
+  eval::Ranks ranks;
+  MPI_Comm_rank(MPI_COMM_WORLD, &ranks.rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &ranks.size);
+  ranks.all_ok = [](bool ok) {
+    int mine = ok ? 1 : 0, all = 0;
+    MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+    return all == 1;
+  };
+  const int rank = ranks.rank;
+  ranks.sum_to_root = [rank](std::vector<double>& values) {
+    const int n = static_cast<int>(values.size());
+    if (rank == 0)
+      MPI_Reduce(MPI_IN_PLACE, values.data(), n, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+    else
+      MPI_Reduce(values.data(), nullptr, n, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+  };
+  const int size = ranks.size;
+  ranks.gather_to_root = [rank, size](const std::string& text) {
+    int length = static_cast<int>(text.size());
+    std::vector<int> lengths(static_cast<std::size_t>(size)), offsets(static_cast<std::size_t>(size));
+    MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
+    std::string all;
+    if (rank == 0) {
+      int total = 0;
+      for (int r = 0; r < size; ++r) {
+        offsets[static_cast<std::size_t>(r)] = total;
+        total += lengths[static_cast<std::size_t>(r)];
+      }
+      all.resize(static_cast<std::size_t>(total));
+    }
+    MPI_Gatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0, MPI_COMM_WORLD);
+    std::vector<std::string> parts;
+    if (rank == 0)
+      for (int r = 0; r < size; ++r)
+        parts.push_back(all.substr(static_cast<std::size_t>(offsets[static_cast<std::size_t>(r)]),
+                                   static_cast<std::size_t>(lengths[static_cast<std::size_t>(r)])));
+    return parts;
+  };
+  return ranks;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Zero-shot evaluation as BLOOMZ / mT0 were evaluated: rank classification over promptsource\n"
+               "templates (xcopa, xnli, xstory_cloze, xwinograd). Writes one JSON result per template,\n"
+               "DIR/<dataset>.<config>.<split>.<template>.json (format: docs/eval.md). Alone or under\n"
+               "mpiexec -n N (same files whatever N); a rerun skips templates already done with the same\n"
+               "inputs and options.",
+               "xmtf-eval"};
+  eval::EvalOptions options;
+  std::string config, split, prompt_language;
+  std::int64_t limit = 0;
+  app.add_option("--model", options.model_dir,
+                 "HuggingFace BLOOM folder, a step-N checkpoint folder or a checkpoint root (its `latest`)")
+      ->required();
+  app.add_option("--dataset", options.dataset, "xcopa, xnli, xstory_cloze or xwinograd")
+      ->required()
+      ->check(CLI::IsMember({"xcopa", "xnli", "xstory_cloze", "xwinograd"}));
+  app.add_option("--data", options.data, "the raw data file as published (jsonl, tsv, csv)")->required()->check(CLI::ExistingFile);
+  app.add_option("--templates", options.templates, "a promptsource templates.yaml for the dataset")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--template", options.template_names,
+                 "a template to evaluate (repeatable; default: every template with answer choices)");
+  auto* config_option = app.add_option("--config", config,
+                                       "dataset config (language); default: from the data file name, else the templates' subset");
+  auto* split_option = app.add_option("--split", split, "split; default: from the data file name (val/dev, test, train)");
+  auto* language_option = app.add_option("--prompt-lang", prompt_language,
+                                         "prompt language: EN, HT or MT; default from each template's name (_xxmt, _xxht)")
+                              ->check(CLI::IsMember({"EN", "HT", "MT"}));
+  app.add_option("--tokenizer", options.tokenizer, "tokenizer (default: tokenizer.json in the model folder)")
+      ->check(CLI::ExistingFile);
+  auto* limit_option = app.add_option("--limit", limit, "only the first N rows")->check(CLI::PositiveNumber);
+  app.add_flag("--predictions", options.predictions, "also write per-example predictions (.jsonl beside each result)");
+  app.add_option("--output", options.output, "folder for the result files")->required();
+  app.add_option("--batch-size", options.batch_size, "examples per forward batch")->default_val(8)->check(CLI::PositiveNumber);
+  app.add_option("--max-length", options.max_length, "longest input + choice in tokens (default: the model's seq_length)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--force", options.force, "redo templates whose results are up to date");
+  add_logging_options(app);
+
+  return run_main(app, argc, argv, [&]() -> int {
+    if (*config_option) options.config = config;
+    if (*split_option) options.split = split;
+    if (*language_option) options.prompt_language = prompt_language;
+    if (*limit_option) options.limit = limit;
+    MPI_Init(&argc, &argv);
+    eval::Ranks ranks = mpi_ranks();
+    log::set_rank(ranks.rank, ranks.size);
+    int rc = 0;
+    try {
+      rc = eval::run_eval(options, ranks);
+    } catch (const eval::SetupError& e) {
+      if (ranks.rank == 0) log::error("{}", e.what());  // every rank has the same message
+      rc = 1;
+    } catch (const std::exception& e) {
+      // Past the agreed setup the other ranks may wait in a collective: stop them.
+      log::error("{}", e.what());
+      if (ranks.size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
+      rc = 1;
+    }
+    MPI_Finalize();
+    return rc;
+  });
+}
