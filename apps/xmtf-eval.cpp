@@ -58,7 +58,8 @@ eval::Ranks mpi_ranks() {
 
 int main(int argc, char** argv) {
   CLI::App app{"Zero-shot evaluation as BLOOMZ / mT0 were evaluated: rank classification over promptsource\n"
-               "templates (xcopa, xnli, xstory_cloze, xwinograd). Writes one JSON result per template,\n"
+               "templates (xcopa, xnli, xstory_cloze, xwinograd), or HumanEval pass@k with completions run in a\n"
+               "sandbox (humaneval). Writes one JSON result per template,\n"
                "DIR/<dataset>.<config>.<split>.<template>.json (format: docs/eval.md). Alone or under\n"
                "mpiexec -n N (same files whatever N); a rerun skips templates already done with the same\n"
                "inputs and options.",
@@ -69,15 +70,18 @@ int main(int argc, char** argv) {
   app.add_option("--model", options.model_dir,
                  "HuggingFace BLOOM folder, a step-N checkpoint folder or a checkpoint root (its `latest`)")
       ->required();
-  app.add_option("--dataset", options.dataset, "xcopa, xnli, xstory_cloze or xwinograd")
+  app.add_option("--dataset", options.dataset, "xcopa, xnli, xstory_cloze, xwinograd or humaneval")
       ->required()
-      ->check(CLI::IsMember({"xcopa", "xnli", "xstory_cloze", "xwinograd"}));
-  app.add_option("--data", options.data, "the raw data file as published (jsonl, tsv, csv)")->required()->check(CLI::ExistingFile);
+      ->check(CLI::IsMember({"xcopa", "xnli", "xstory_cloze", "xwinograd", "humaneval"}));
+  app.add_option("--data", options.data, "the raw data file as published (jsonl, tsv, csv; HumanEval .jsonl.gz too)")
+      ->required()
+      ->check(CLI::ExistingFile);
   app.add_option("--templates", options.templates, "a promptsource templates.yaml for the dataset")
       ->required()
       ->check(CLI::ExistingFile);
   app.add_option("--template", options.template_names,
-                 "a template to evaluate (repeatable; default: every template with answer choices)");
+                 "a template to evaluate (repeatable; default: every template with answer choices; HumanEval: the "
+                 "problems' own prompts)");
   auto* config_option = app.add_option("--config", config,
                                        "dataset config (language); default: from the data file name, else the templates' subset");
   auto* split_option = app.add_option("--split", split, "split; default: from the data file name (val/dev, test, train)");
@@ -93,6 +97,27 @@ int main(int argc, char** argv) {
   app.add_option("--max-length", options.max_length, "longest input + choice in tokens (default: the model's seq_length)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--force", options.force, "redo templates whose results are up to date");
+  auto* humaneval = app.add_option_group("HumanEval", "generation and execution (--dataset humaneval)");
+  humaneval->add_option("--samples", options.samples, "completions per problem and temperature")
+      ->default_val(200)
+      ->check(CLI::PositiveNumber);
+  humaneval->add_option("--temperatures", options.temperatures, "sampling temperatures (0: greedy), comma-separated")
+      ->delimiter(',')
+      ->default_str("0.2,0.6,0.8")
+      ->check(CLI::NonNegativeNumber);
+  humaneval->add_option("--top-p", options.top_p, "nucleus sampling mass")->default_val(0.95)->check(CLI::Range(0.0, 1.0));
+  humaneval->add_option("--max-new-tokens", options.max_new_tokens, "tokens generated at most")
+      ->default_val(256)
+      ->check(CLI::PositiveNumber);
+  humaneval->add_option("--seed", options.seed, "seed of the sampling streams")->default_val(0);
+  humaneval->add_option("--timeout", options.timeout_seconds, "wall-clock seconds per completion's tests")
+      ->default_val(3.0)
+      ->check(CLI::PositiveNumber);
+  humaneval->add_option("--jobs", options.jobs, "completions run at once per rank (default: the cores this rank may use)")
+      ->check(CLI::NonNegativeNumber);
+  humaneval->add_option("--python", options.python, "the interpreter (default /usr/bin/python3, else python3 on PATH)");
+  humaneval->add_flag("--allow-network", options.allow_network,
+                      "run completions even where the kernel refuses them a network namespace");
   add_logging_options(app);
 
   return run_main(app, argc, argv, [&]() -> int {

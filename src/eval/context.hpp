@@ -52,7 +52,10 @@ void write_json_file(const fs::path& path, const OrderedJson& json);
 
 // The two kinds of evaluation, over the model through its interface (scorer.hpp).
 class ChoiceScorer;
+class TokenGenerator;
 void run_rank_classification(const EvalOptions& options, const Ranks& ranks, const EvalContext& context, ChoiceScorer& scorer,
                              tok::Tokenizer& tokenizer);
+void run_humaneval(const EvalOptions& options, const Ranks& ranks, const EvalContext& context, TokenGenerator& generator,
+                   tok::Tokenizer& tokenizer, std::optional<std::int32_t> eos_id);
 
 }  // namespace xmtf::eval

@@ -182,8 +182,13 @@ int run_eval(const EvalOptions& options, const Ranks& ranks) {
     log::info("{}: {} parameters; {} {} rows ({} {}), {} templates", context.model_folder.string(), model->n_parameters(),
               context.rows.size(), options.dataset, context.config.value_or("None"), context.split, context.selected.size());
   }
-  BloomChoiceScorer scorer(*model, context.max_length);
-  run_rank_classification(options, ranks, context, scorer, *tokenizer);
+  if (context.dataset == Dataset::humaneval) {
+    BloomTokenGenerator generator(*model);
+    run_humaneval(options, ranks, context, generator, *tokenizer, model->config().eos_token_id);
+  } else {
+    BloomChoiceScorer scorer(*model, context.max_length);
+    run_rank_classification(options, ranks, context, scorer, *tokenizer);
+  }
   return 0;
 }
 

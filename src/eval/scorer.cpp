@@ -60,6 +60,17 @@ XMTF_VECTOR_CLONES double log_normaliser(const float* z, std::int64_t vocab) {
   return static_cast<double>(max_logit) + std::log(sum);
 }
 
+XMTF_VECTOR_CLONES double softmax_weights(const float* z, std::int64_t n, float max_logit, float scale, float* out) {
+  double sum = 0.0;
+  for (std::int64_t begin = 0; begin < n; begin += 4096) {
+    const std::int64_t end = std::min(n, begin + 4096);
+    float block = 0.0f;
+    for (std::int64_t v = begin; v < end; ++v) block += out[v] = exp_nonpositive((z[v] - max_logit) * scale);
+    sum += block;
+  }
+  return sum;
+}
+
 void target_log_probs(std::span<const float> logits, std::int64_t vocab, std::span<const std::int32_t> targets,
                       std::span<double> out) {
   for (std::size_t r = 0; r < targets.size(); ++r) {

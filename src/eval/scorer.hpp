@@ -82,6 +82,8 @@ class BloomTokenGenerator : public TokenGenerator {
 // of a log-softmax (max in float, exp in float, blocks of sums in double).
 float exp_nonpositive(float x);
 double log_normaliser(const float* z, std::int64_t vocab);
+// out[v] = exp((z[v] - max_logit) * scale) for z[v] <= max_logit; returns their sum.
+double softmax_weights(const float* z, std::int64_t n, float max_logit, float scale, float* out);
 // log p(targets[r]) under softmax(logits row r), for n rows of vocab logits.
 void target_log_probs(std::span<const float> logits, std::int64_t vocab, std::span<const std::int32_t> targets,
                       std::span<double> out);

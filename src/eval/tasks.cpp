@@ -33,6 +33,7 @@ const std::vector<DatasetInfo>& infos() {
        {"en", "ru", "zh", "es", "ar", "hi", "id", "te", "sw", "eu", "my"}},
       {Dataset::xwinograd, "xwinograd", {"Muennighoff/xwinograd"}, {"sentence", "option1", "option2"},
        {"en", "fr", "jp", "pt", "ru", "zh"}},
+      {Dataset::humaneval, "humaneval", {"openai_humaneval"}, {"task_id", "prompt", "test", "entry_point"}, {}},
   };
   return table;
 }

@@ -196,3 +196,47 @@ TEST_F(XmtfEvalTest, ATinyModelTrainedOnASyntheticTaskReachesAKnownAccuracy) {
 
 }  // namespace
 }  // namespace xmtf::eval
+
+namespace xmtf::eval {
+namespace {
+
+TEST_F(XmtfEvalTest, HumanEvalWritesPassAtKPerTemperatureAndTheSameFilesOnTwoRanks) {
+  const fs::path templates = kData / "prompts" / "promptsource" / "pr827" / "openai_humaneval" / "templates.yaml";
+  const std::string args = fmt::format(
+      "--model {} --tokenizer {} --dataset humaneval --data {} --templates {} --limit 3 --samples 2 --temperatures 0,0.8 "
+      "--max-new-tokens 8 --predictions --jobs 2",
+      q(kModel), q(kTokenizer), q(kData / "eval" / "humaneval" / "HumanEval.jsonl.gz"), q(templates));
+  auto one = run(fmt::format("{} {} --output {}", q(kTool), args, q(dir_ / "one")));
+  ASSERT_EQ(one.exit_code, 0) << one.output;
+  auto two = run(fmt::format("mpiexec -n 2 {} {} --output {}", q(kTool), args, q(dir_ / "two")));
+  ASSERT_EQ(two.exit_code, 0) << two.output;
+  EXPECT_EQ(files_in(dir_ / "one"), files_in(dir_ / "two"));
+  const Json result = Json::parse(read_file(dir_ / "one" / "humaneval.None.test.prompt.json"));
+  EXPECT_EQ(result["dataset_name"], "openai_humaneval");
+  EXPECT_TRUE(result["dataset_config_name"].is_null());
+  EXPECT_TRUE(result["template_name"].is_null());
+  EXPECT_EQ(result["split"], "test");
+  EXPECT_EQ(result["n"], 3);
+  ASSERT_TRUE(result["evaluation"].contains("pass@1"));
+  EXPECT_FALSE(result["evaluation"].contains("pass@10"));  // only k <= samples
+  ASSERT_EQ(result["per_temperature"].size(), 2u);
+  EXPECT_EQ(result["per_temperature"][0]["temperature"], 0.0);
+  EXPECT_EQ(result["settings"]["samples"], 2);
+  const auto predictions = testing::read_jsonl(dir_ / "one" / "humaneval.None.test.prompt.jsonl");
+  ASSERT_EQ(predictions.size(), 12u);  // 2 temperatures x 3 problems x 2 samples
+  EXPECT_EQ(predictions[0]["task_id"], "HumanEval/0");
+  // Greedy samples of one problem are the same completion.
+  EXPECT_EQ(predictions[0]["completion"], predictions[1]["completion"]);
+  for (const Json& p : predictions) {
+    EXPECT_TRUE(p["finish"] == "stop" || p["finish"] == "eos" || p["finish"] == "length") << p.dump();
+    EXPECT_EQ(p["passed"], p["result"] == "passed") << p.dump();
+  }
+  // A template renders the prompt instead.
+  auto templated = run(fmt::format("{} {} --output {} --template 'function body generation'", q(kTool), args, q(dir_ / "t")));
+  ASSERT_EQ(templated.exit_code, 0) << templated.output;
+  const Json t = Json::parse(read_file(dir_ / "t" / "humaneval.None.test.function_body_generation.json"));
+  EXPECT_EQ(t["template_name"], "function body generation");
+}
+
+}  // namespace
+}  // namespace xmtf::eval
