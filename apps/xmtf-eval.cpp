@@ -1,54 +1,45 @@
 // xmtf-eval: the paper's zero-shot evaluation of a model on one dataset file with one
 // promptsource templates file: one JSON result per template (docs/eval.md). Alone or under
 // mpiexec (examples spread over ranks, identical output whatever the rank count).
-#include <mpi.h>
+#include <cstdlib>
 
 #include "core/cli.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "dist/world.hpp"
 #include "eval/run.hpp"
+#include "nn/backend.hpp"
 
 namespace {
 
 using namespace xmtf;
 
-eval::Ranks mpi_ranks() {
+// The evaluation's collectives over the MPI world (the library itself is MPI-free).
+eval::Ranks ranks_of(dist::World& world) {
   eval::Ranks ranks;
-  MPI_Comm_rank(MPI_COMM_WORLD, &ranks.rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &ranks.size);
-  ranks.all_ok = [](bool ok) {
-    int mine = ok ? 1 : 0, all = 0;
-    MPI_Allreduce(&mine, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-    return all == 1;
+  ranks.rank = world.rank();
+  ranks.size = world.size();
+  ranks.all_ok = [&world](bool ok) { return world.all_ok(ok); };
+  ranks.sum_to_root = [&world](std::vector<double>& values) {
+    world.communicator().all_reduce(std::span<double>(values), dist::ReduceOp::sum);
   };
-  const int rank = ranks.rank;
-  ranks.sum_to_root = [rank](std::vector<double>& values) {
-    const int n = static_cast<int>(values.size());
-    if (rank == 0)
-      MPI_Reduce(MPI_IN_PLACE, values.data(), n, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
-    else
-      MPI_Reduce(values.data(), nullptr, n, MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
-  };
-  const int size = ranks.size;
-  ranks.gather_to_root = [rank, size](const std::string& text) {
-    int length = static_cast<int>(text.size());
-    std::vector<int> lengths(static_cast<std::size_t>(size)), offsets(static_cast<std::size_t>(size));
-    MPI_Gather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, 0, MPI_COMM_WORLD);
-    std::string all;
-    if (rank == 0) {
-      int total = 0;
-      for (int r = 0; r < size; ++r) {
-        offsets[static_cast<std::size_t>(r)] = total;
-        total += lengths[static_cast<std::size_t>(r)];
-      }
-      all.resize(static_cast<std::size_t>(total));
-    }
-    MPI_Gatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), offsets.data(), MPI_CHAR, 0, MPI_COMM_WORLD);
+  ranks.gather_to_root = [&world](const std::string& text) {
+    auto& comm = world.communicator();
     std::vector<std::string> parts;
-    if (rank == 0)
-      for (int r = 0; r < size; ++r)
-        parts.push_back(all.substr(static_cast<std::size_t>(offsets[static_cast<std::size_t>(r)]),
-                                   static_cast<std::size_t>(lengths[static_cast<std::size_t>(r)])));
+    if (world.rank() != 0) {
+      std::int64_t length = static_cast<std::int64_t>(text.size());
+      comm.send(&length, 1, dist::DataType::i64, 0, 1);
+      if (length > 0) comm.send(text.data(), text.size(), dist::DataType::u8, 0, 2);
+      return parts;
+    }
+    parts.push_back(text);
+    for (int r = 1; r < world.size(); ++r) {
+      std::int64_t length = 0;
+      comm.recv(&length, 1, dist::DataType::i64, r, 1);
+      std::string part(static_cast<std::size_t>(length), '\0');
+      if (length > 0) comm.recv(part.data(), part.size(), dist::DataType::u8, r, 2);
+      parts.push_back(std::move(part));
+    }
     return parts;
   };
   return ranks;
@@ -118,6 +109,8 @@ int main(int argc, char** argv) {
   humaneval->add_option("--python", options.python, "the interpreter (default /usr/bin/python3, else python3 on PATH)");
   humaneval->add_flag("--allow-network", options.allow_network,
                       "run completions even where the kernel refuses them a network namespace");
+  app.add_option("--backend", options.backend, "kernels: cpu (BLAS, default) or reference (plain loops, the oracle; slow)")
+      ->check(CLI::IsMember({"cpu", "reference"}));
   add_logging_options(app);
 
   return run_main(app, argc, argv, [&]() -> int {
@@ -125,22 +118,17 @@ int main(int argc, char** argv) {
     if (*split_option) options.split = split;
     if (*language_option) options.prompt_language = prompt_language;
     if (*limit_option) options.limit = limit;
-    MPI_Init(&argc, &argv);
-    eval::Ranks ranks = mpi_ranks();
-    log::set_rank(ranks.rank, ranks.size);
-    int rc = 0;
-    try {
-      rc = eval::run_eval(options, ranks);
-    } catch (const eval::SetupError& e) {
-      if (ranks.rank == 0) log::error("{}", e.what());  // every rank has the same message
-      rc = 1;
-    } catch (const std::exception& e) {
-      // Past the agreed setup the other ranks may wait in a collective: stop them.
-      log::error("{}", e.what());
-      if (ranks.size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
-      rc = 1;
-    }
-    MPI_Finalize();
-    return rc;
+    dist::World world(argc, argv);
+    if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) nn::backend_named(options.backend).set_threads(world.cores_per_rank());
+    const eval::Ranks ranks = ranks_of(world);
+    // Past the agreed setup the other ranks may wait in a collective: an error ends the job.
+    return world.run([&]() -> int {
+      try {
+        return eval::run_eval(options, ranks);
+      } catch (const eval::SetupError& e) {
+        if (world.is_root()) log::error("{}", e.what());  // every rank has the same message
+        return 1;
+      }
+    });
   });
 }

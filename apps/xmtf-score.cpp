@@ -1,8 +1,6 @@
 // xmtf-score: the sum and count of the target tokens' log-probabilities given the inputs, one
 // JSON line per input line, alone or under mpiexec (batches are spread over ranks; the output is
 // identical whatever the number of ranks). See docs/engine.md, "Scoring".
-#include <mpi.h>
-
 #include <chrono>
 #include <cstdio>
 #include <iostream>
@@ -13,6 +11,7 @@
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/progress.hpp"
+#include "dist/world.hpp"
 #include "eval/score.hpp"
 
 namespace {
@@ -26,6 +25,7 @@ struct Options {
   std::optional<bool> input_eos;
   bool target_eos = false;
   bool force = false;
+  std::string backend = "cpu";
 };
 
 // The output is up to date when it is newer than the input and the weights (rerun = no-op).
@@ -76,9 +76,10 @@ std::vector<eval::ScoreSample> read_input(const Options& options, const fs::path
   return eval::read_score_input(options.input, tokenizer.get(), encoder ? &*encoder : nullptr, vocab_size);
 }
 
-int score(const Options& options, int rank, int world_size) {
+int score(const Options& options, dist::World& world) {
+  const int rank = world.rank();
   // Setup (model, input): deterministic, so every rank fails alike; agree before going on.
-  std::unique_ptr<models::BloomModel> model;
+  std::unique_ptr<models::Model> model;
   std::vector<eval::ScoreSample> samples;
   fs::path model_folder;
   int ok = 1;
@@ -88,25 +89,24 @@ int score(const Options& options, int rank, int world_size) {
       if (rank == 0) log::info("{}: up to date, skipped (--force to redo)", options.output.string());
       return 0;
     }
-    model = eval::load_model(model_folder);
+    model = eval::load_model(model_folder, nn::backend_named(options.backend));
     samples = read_input(options, model_folder, model->config().vocab_size);
+    eval::check_batches_fit_in_memory(*model, samples, options.batch_size, options.input.string());
   } catch (const Error& e) {
     if (rank == 0) log::error("{}", e.what());
     ok = 0;
   }
-  int all_ok = 0;
-  MPI_Allreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
-  if (!all_ok) return 1;
+  if (!world.all_ok(ok == 1)) return 1;
 
   const std::int64_t n_batches = eval::batch_count(samples.size(), options.batch_size);
-  const auto mine = eval::batches_of_rank(n_batches, rank, world_size);
+  const auto mine = eval::batches_of_rank(samples, options.batch_size, rank, world.size());
   if (rank == 0)
     log::info("{}: {} parameters; {} samples in {} batches of up to {}", model_folder.string(),
               model->n_parameters(), samples.size(), n_batches, options.batch_size);
   // Each rank fills its samples' sums; the others stay 0 and the sum over ranks (x + 0 = x)
   // assembles the exact values on rank 0.
   std::vector<double> sums(samples.size(), 0.0);
-  models::BloomActivations activations;
+  const auto activations = model->make_activations();
   std::uint64_t my_samples = 0;
   for (std::int64_t b : mine)
     my_samples += std::min<std::uint64_t>(samples.size() - static_cast<std::uint64_t>(b * options.batch_size),
@@ -117,7 +117,7 @@ int score(const Options& options, int rank, int world_size) {
   for (std::int64_t b : mine) {
     const std::size_t begin = static_cast<std::size_t>(b * options.batch_size);
     const std::size_t count = std::min(samples.size() - begin, static_cast<std::size_t>(options.batch_size));
-    auto results = eval::score_batch(*model, std::span(samples).subspan(begin, count), activations);
+    auto results = eval::score_batch(*model, std::span(samples).subspan(begin, count), *activations);
     for (std::size_t i = 0; i < count; ++i) {
       sums[begin + i] = results[i].logprob_sum;
       my_tokens += results[i].tokens;
@@ -128,12 +128,11 @@ int score(const Options& options, int rank, int world_size) {
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   log::info("rank done: {} batches, {} target tokens in {:.2f}s", mine.size(), my_tokens, seconds);
 
-  std::vector<double> all(samples.size(), 0.0);
-  MPI_Reduce(sums.data(), all.data(), static_cast<int>(sums.size()), MPI_DOUBLE, MPI_SUM, 0, MPI_COMM_WORLD);
+  world.communicator().all_reduce(std::span<double>(sums), dist::ReduceOp::sum);
   if (rank != 0) return 0;
   std::vector<eval::ScoreResult> results(samples.size());
   for (std::size_t i = 0; i < samples.size(); ++i)
-    results[i] = {all[i], static_cast<std::int64_t>(samples[i].target_ids.size())};
+    results[i] = {sums[i], static_cast<std::int64_t>(samples[i].target_ids.size())};
   write_results(options, samples, results);
   return 0;
 }
@@ -165,27 +164,16 @@ int main(int argc, char** argv) {
   app.add_option("--target-eos", options.target_eos, "append the end-of-document token to targets and score it too")
       ->default_val(false);
   app.add_option("--batch-size", options.batch_size, "samples per forward pass")->default_val(8)->check(CLI::PositiveNumber);
+  app.add_option("--backend", options.backend, "kernels: cpu (BLAS, default) or reference (plain loops, the oracle; slow)")
+      ->check(CLI::IsMember({"cpu", "reference"}));
   app.add_flag("--force", options.force, "rescore even when --output is newer than the input and the model");
   add_logging_options(app);
 
   return run_main(app, argc, argv, [&]() -> int {
     if (*prefix) options.target_prefix = target_prefix;
     if (*input_eos_option) options.input_eos = input_eos;
-    MPI_Init(&argc, &argv);
-    int rank = 0, world_size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
-    log::set_rank(rank, world_size);
-    int rc = 0;
-    try {
-      rc = score(options, rank, world_size);
-    } catch (const Error& e) {
-      // Past the agreed setup: the other ranks may wait in the reduction.
-      log::error("{}", e.what());
-      if (world_size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
-      rc = 1;
-    }
-    MPI_Finalize();
-    return rc;
+    dist::World world(argc, argv);
+    // Past the agreed setup, the other ranks may wait in the reduction: an error ends the job.
+    return world.run([&] { return score(options, world); });
   });
 }

@@ -1,14 +1,8 @@
 // xmtf-shard: xP3 language folders -> validated, size-capped JSON-lines shards (MPI).
 // The steps and their file formats are in src/data/shard.hpp and docs/data.md; this file only
-// parses options and runs the steps on every rank with a barrier (an agreement on success)
+// parses options and runs the steps on every rank with an agreement on success (dist::World)
 // between them.
-#include <mpi.h>
-#include <sched.h>
-
-#include <chrono>
 #include <cstdlib>
-#include <functional>
-#include <thread>
 
 #include "core/cli.hpp"
 #include "core/error.hpp"
@@ -17,57 +11,13 @@
 #include "core/text.hpp"
 #include "data/mixture.hpp"
 #include "data/shard.hpp"
+#include "dist/balance.hpp"
+#include "dist/world.hpp"
 
 namespace {
 
 using namespace xmtf;
 using namespace xmtf::data;
-
-struct World {
-  int rank = 0;
-  int size = 1;
-
-  // Runs this rank's share of a step; true on every rank only when it succeeded on every rank.
-  // A rank that fails logs why and still reaches the collective, so no rank hangs.
-  bool step(const std::function<void()>& work) const {
-    int ok = 1;
-    try {
-      work();
-    } catch (const std::exception& e) {
-      log::error("{}", e.what());
-      ok = 0;
-    }
-    int all_ok = 0;
-    MPI_Request request;
-    MPI_Iallreduce(&ok, &all_ok, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD, &request);
-    wait_without_spinning(request);
-    return all_ok == 1;
-  }
-
-  // MPICH's blocking collectives spin: a rank done early would burn the core that a slower
-  // rank's I/O thread or the kernel's writeback could use. Poll gently instead.
-  static void wait_without_spinning(MPI_Request& request) {
-    int done = 0;
-    for (int polls = 0;; ++polls) {
-      MPI_Test(&request, &done, MPI_STATUS_IGNORE);
-      if (done) return;
-      std::this_thread::sleep_for(std::chrono::microseconds(polls < 100 ? 50 : 1000));
-    }
-  }
-};
-
-// Cores this rank may use on its own: the CPUs of its affinity mask shared by the ranks of its
-// node (mpiexec without binding gives every rank the whole node; SLURM's --cpus-per-task binds).
-int cores_per_rank() {
-  cpu_set_t mask;
-  int cpus = ::sched_getaffinity(0, sizeof(mask), &mask) == 0 ? CPU_COUNT(&mask) : 1;
-  MPI_Comm node;
-  MPI_Comm_split_type(MPI_COMM_WORLD, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-  int ranks_here = 1;
-  MPI_Comm_size(node, &ranks_here);
-  MPI_Comm_free(&node);
-  return std::max(1, cpus / ranks_here);
-}
 
 // Crash injection for the resume test: XMTF_SHARD_TEST_CRASH="chunks:N" (or "parts:N") ends
 // this process abruptly after its N-th chunk (part), as a killed job would.
@@ -81,40 +31,40 @@ void maybe_crash(const char* step, int done) {
   }
 }
 
-int shard(const ShardOptions& options, const World& world) {
+int shard(const ShardOptions& options, dist::World& world) {
   std::vector<LanguageInput> all_inputs;
-  if (!world.step([&] { all_inputs = discover_inputs(options.input_dir, options.languages); })) return 1;
+  if (!world.agree([&] { all_inputs = discover_inputs(options.input_dir, options.languages); })) return 1;
 
   std::vector<LanguageInput> inputs;  // the languages still to do
   for (LanguageInput& input : all_inputs) {
     if (language_up_to_date(options, input)) {
-      if (world.rank == 0) log::info("{}: up to date, skipped", input.language);
+      if (world.rank() == 0) log::info("{}: up to date, skipped", input.language);
     } else {
       inputs.push_back(std::move(input));
     }
   }
-  if (inputs.empty()) return world.step([&] {
-           if (world.rank == 0) write_run_index(options);
+  if (inputs.empty()) return world.agree([&] {
+           if (world.rank() == 0) write_run_index(options);
          }) ? 0 : 1;
-  if (world.rank == 0)
+  if (world.rank() == 0)
     for (const LanguageInput& input : inputs) invalidate_language(options, input);
 
   // Step 1: validate chunks.
   std::vector<ChunkTask> chunks = plan_chunks(inputs, options.chunk_bytes);
   std::vector<std::uint64_t> chunk_costs;
   for (const ChunkTask& task : chunks) chunk_costs.push_back(task.end - task.begin);
-  std::vector<int> chunk_owner = assign_balanced(chunk_costs, world.size);
+  std::vector<int> chunk_owner = dist::assign_balanced(chunk_costs, world.size());
   std::uint64_t my_bytes = 0;
   for (std::size_t i = 0; i < chunks.size(); ++i)
-    if (chunk_owner[i] == world.rank) my_bytes += chunk_costs[i];
+    if (chunk_owner[i] == world.rank()) my_bytes += chunk_costs[i];
   log::info("validating {} of {} in {} languages ({} chunks in all)", format_bytes(static_cast<double>(my_bytes)),
               format_bytes(static_cast<double>(std::accumulate(chunk_costs.begin(), chunk_costs.end(), std::uint64_t{0}))),
               inputs.size(), chunks.size());
-  bool ok = world.step([&] {
+  bool ok = world.agree([&] {
     Progress progress("validate", my_bytes, Progress::Unit::bytes);
     int done = 0;
     for (std::size_t i = 0; i < chunks.size(); ++i) {
-      if (chunk_owner[i] != world.rank) continue;
+      if (chunk_owner[i] != world.rank()) continue;
       run_chunk(options, inputs[chunks[i].language], chunks[i]);
       progress.add(chunk_costs[i]);
       maybe_crash("chunks", ++done);
@@ -125,18 +75,18 @@ int shard(const ShardOptions& options, const World& world) {
 
   // Too many bad lines: the language fails (its rejects.jsonl is still written).
   std::vector<bool> too_bad(inputs.size(), false);
-  if (!world.step([&] {
+  if (!world.agree([&] {
         for (std::size_t l = 0; l < inputs.size(); ++l) {
           std::string problem = check_bad_fraction(options, inputs[l]);
           too_bad[l] = !problem.empty();
-          if (too_bad[l] && world.rank == 0) log::error("{}", problem);
+          if (too_bad[l] && world.rank() == 0) log::error("{}", problem);
         }
       }))
     return 1;
 
   // Step 2: write parts.
   std::vector<PartTask> parts;
-  if (!world.step([&] {
+  if (!world.agree([&] {
         for (std::size_t l = 0; l < inputs.size(); ++l)
           if (!too_bad[l])
             for (PartTask& task : plan_parts(options, inputs, l)) parts.push_back(std::move(task));
@@ -144,11 +94,11 @@ int shard(const ShardOptions& options, const World& world) {
     return 1;
   std::vector<std::uint64_t> part_costs;
   for (const PartTask& task : parts) part_costs.push_back(task.bytes);
-  std::vector<int> part_owner = assign_balanced(part_costs, world.size);
-  ok = world.step([&] {
+  std::vector<int> part_owner = dist::assign_balanced(part_costs, world.size());
+  ok = world.agree([&] {
     int done = 0;
     for (std::size_t i = 0; i < parts.size(); ++i)
-      if (part_owner[i] == world.rank) {
+      if (part_owner[i] == world.rank()) {
         run_part(options, inputs[parts[i].language], parts[i]);
         maybe_crash("parts", ++done);
       }
@@ -158,16 +108,16 @@ int shard(const ShardOptions& options, const World& world) {
   // Step 3: indexes.
   std::vector<std::uint64_t> language_costs;
   for (const LanguageInput& input : inputs) language_costs.push_back(input.bytes());
-  std::vector<int> language_owner = assign_balanced(language_costs, world.size);
-  ok = world.step([&] {
+  std::vector<int> language_owner = dist::assign_balanced(language_costs, world.size());
+  ok = world.agree([&] {
     for (std::size_t l = 0; l < inputs.size(); ++l)
-      if (language_owner[l] == world.rank) {
+      if (language_owner[l] == world.rank()) {
         finish_language(options, inputs[l], too_bad[l]);
       }
   });
   if (!ok) return 1;
-  if (!world.step([&] {
-        if (world.rank == 0) write_run_index(options);
+  if (!world.agree([&] {
+        if (world.rank() == 0) write_run_index(options);
       }))
     return 1;
   return std::find(too_bad.begin(), too_bad.end(), true) == too_bad.end() ? 0 : 1;
@@ -176,11 +126,7 @@ int shard(const ShardOptions& options, const World& world) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  MPI_Init(&argc, &argv);
-  World world;
-  MPI_Comm_rank(MPI_COMM_WORLD, &world.rank);
-  MPI_Comm_size(MPI_COMM_WORLD, &world.size);
-  xmtf::log::set_rank(world.rank, world.size);
+  xmtf::dist::World world(argc, argv);
 
   ShardOptions options;
   std::string languages, upsample;
@@ -228,7 +174,7 @@ int main(int argc, char** argv) {
 
   options.threads = 0;  // not given: chosen below
   int code = run_main(app, argc, argv, [&] {
-    if (options.threads == 0) options.threads = cores_per_rank() >= 2 ? 2 : 1;
+    if (options.threads == 0) options.threads = world.cores_per_rank() >= 2 ? 2 : 1;
     log::debug("{} thread(s) per rank", options.threads);
     if (!languages.empty())
       for (const std::string& language : split(languages, ','))
@@ -240,6 +186,5 @@ int main(int argc, char** argv) {
     if (options.chunk_bytes == 0) options.chunk_bytes = std::max<std::uint64_t>(1, options.max_shard_bytes - options.max_shard_bytes / 64);
     return shard(options, world);
   });
-  MPI_Finalize();
   return code;
 }

@@ -1,7 +1,6 @@
 // xmtf-tokenize: shard parts -> tokenized HDF5 shards, alone or under mpiexec (parts are spread
 // over ranks; each part is written by one rank to its own file). Also --encode / --decode for
 // quick checks from the shell. See docs/tok.md and docs/h5.md.
-#include <mpi.h>
 #include <sys/resource.h>
 
 #include <chrono>
@@ -12,6 +11,8 @@
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
+#include "dist/balance.hpp"
+#include "dist/world.hpp"
 #include "h5/tokenize_job.hpp"
 
 namespace {
@@ -23,7 +24,7 @@ double peak_rss_bytes() {
 }
 
 // Runs the parts assigned to this rank; returns the number of parts that failed.
-int tokenize_parts(const xmtf::h5::TokenizeOptions& options, int rank, int world_size) {
+int tokenize_parts(const xmtf::h5::TokenizeOptions& options, xmtf::dist::World& world) {
   using namespace xmtf;
   auto load_start = std::chrono::steady_clock::now();
   h5::ShardTokenizer job(options);
@@ -31,8 +32,10 @@ int tokenize_parts(const xmtf::h5::TokenizeOptions& options, int rank, int world
   log::info("tokenizer {} ({} ids) loaded in {:.2f}s, resident {}", options.tokenizer_path.string(),
             job.tokenizer().vocab_size(), load_seconds, format_bytes(peak_rss_bytes()));
   auto parts = h5::plan_parts(options, job.name());
-  if (rank == 0 && fs::is_directory(options.input)) h5::remove_stale_outputs(parts, job.name());
-  auto mine = h5::assign_parts(parts, world_size)[rank];
+  if (world.is_root() && fs::is_directory(options.input)) h5::remove_stale_outputs(parts, job.name());
+  std::vector<std::uint64_t> part_bytes;
+  for (const h5::PartJob& part : parts) part_bytes.push_back(part.bytes);
+  const auto mine = dist::tasks_of_rank(dist::assign_balanced(part_bytes, world.size()), world.rank());
   std::uintmax_t my_bytes = 0;
   for (std::size_t i : mine) my_bytes += parts[i].bytes;
   log::info("{} parts in total, {} for this rank ({})", parts.size(), mine.size(), format_bytes(static_cast<double>(my_bytes)));
@@ -57,11 +60,10 @@ int tokenize_parts(const xmtf::h5::TokenizeOptions& options, int rank, int world
   log::info("rank done: {} tokens in {:.2f}s, peak resident memory {}", totals[1] + totals[2], seconds,
             format_bytes(peak_rss_bytes()));
 
-  std::int64_t sums[5];
-  MPI_Allreduce(totals, sums, 5, MPI_INT64_T, MPI_SUM, MPI_COMM_WORLD);
-  double slowest = 0;
-  MPI_Allreduce(&seconds, &slowest, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
-  if (rank == 0)
+  std::int64_t sums[5] = {totals[0], totals[1], totals[2], totals[3], totals[4]};
+  world.communicator().all_reduce(std::span<std::int64_t>(sums), dist::ReduceOp::sum);
+  const double slowest = world.communicator().all_reduce(seconds, dist::ReduceOp::max);
+  if (world.is_root())
     log::info("all ranks: {} parts ({} skipped, {} failed), {} samples, {} input + {} target tokens, {:.0f} tokens/s",
               parts.size(), sums[3], sums[4], sums[0], sums[1], sums[2], (sums[1] + sums[2]) / std::max(slowest, 1e-9));
   return static_cast<int>(sums[4]);
@@ -114,25 +116,13 @@ int main(int argc, char** argv) {
     if (*input_eos_option) options.input_eos = input_eos;
     if (*target_eos_option) options.target_eos = target_eos;
 
-    MPI_Init(&argc, &argv);
-    int rank = 0, world_size = 1;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
-    log::set_rank(rank, world_size);
+    dist::World world(argc, argv);
+    // A setup error (tokenizer, input) outside the per-part handling: the other ranks may be
+    // waiting in the final reduction, so with several ranks World::run ends the whole job.
     int failed = 0;
-    try {
-      failed = tokenize_parts(options, rank, world_size);
-    } catch (const Error& e) {
-      // A setup error (tokenizer, input) outside the per-part handling: the other ranks may be
-      // waiting in the final reduction, so with several ranks the whole job is aborted.
-      log::error("{}", e.what());
-      if (world_size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
-      MPI_Finalize();
-      return 1;
-    }
-    MPI_Finalize();
+    if (const int code = world.run([&] { failed = tokenize_parts(options, world); return 0; }); code != 0) return code;
     if (failed > 0) {
-      if (rank == 0) log::error("{} part(s) failed; rerun to retry them (completed parts are skipped)", failed);
+      if (world.is_root()) log::error("{} part(s) failed; rerun to retry them (completed parts are skipped)", failed);
       return 1;
     }
     return 0;

@@ -1,6 +1,6 @@
-// xmtf-train: multitask finetuning of BLOOM (single process, CPU, fp32). Settings come from the
-// command line and/or the [stages.<stage>] table of a manifest (--manifest); the command line
-// wins. See docs/engine.md.
+// xmtf-train: multitask finetuning of BLOOM (CPU, fp32; one process, or --dp N under mpiexec).
+// Settings come from the command line and/or the [stages.<stage>] table of a manifest
+// (--manifest); the command line wins. See docs/engine.md.
 #include <toml++/toml.h>
 
 #include <cstdlib>
@@ -8,6 +8,9 @@
 #include "core/cli.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
+#include "dist/grid.hpp"
+#include "dist/world.hpp"
+#include "nn/backend.hpp"
 #include "train/trainer.hpp"
 
 using namespace xmtf;
@@ -112,11 +115,14 @@ int main(int argc, char** argv) {
   app.add_option("--export-dir", s.export_dir, "write an HF folder (model.safetensors + config.json) at the end");
   app.add_option("--export-dtype", export_dtype, "f32, bf16 or f16")->check(CLI::IsMember({"f32", "bf16", "f16"}));
   app.add_option("--kill-switch-path", s.kill_switch_path, "stop cleanly (checkpoint, exit 0) when this file appears");
+  app.add_option("--backend", s.backend, "kernels: cpu (BLAS, default) or reference (plain loops, the oracle; slow)")
+      ->check(CLI::IsMember({"cpu", "reference"}));
   app.add_flag("--full-logits", s.full_logits, "compute the LM head on every position, not only where loss is taken (same result, slower; for benchmarks)");
   int tp = 1, pp = 1, dp = 1;
   app.add_option("--tp", tp, "tensor-parallel ranks (only 1 in this version)");
   app.add_option("--pp", pp, "pipeline-parallel ranks (only 1 in this version)");
-  app.add_option("--dp", dp, "data-parallel ranks (only 1 in this version)");
+  app.add_option("--dp", dp, "data-parallel ranks: start with mpiexec -n N (or srun); each takes global-batch / N rows, "
+                             "gradients are summed over the ranks, rank 0 writes; the losses do not depend on N");
   app.add_option("--exit-duration-in-mins", s.exit_duration_minutes, "stop cleanly before this wall-time budget runs out");
 
   // A manifest's settings are parsed first, then the real command line over them.
@@ -141,24 +147,40 @@ int main(int argc, char** argv) {
   std::vector<char*> full_argv{argv[0]};
   for (std::string& a : all) full_argv.push_back(a.data());
 
-  return run_main(app, static_cast<int>(full_argv.size()), full_argv.data(), [&] {
-    for (const char* variable : {"PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "PMIX_SIZE"}) {
-      const char* value = std::getenv(variable);
-      if (value != nullptr && std::atoi(value) > 1) {
-        fail("started as one of {} MPI ranks ({}), but this version trains on one process: start it with 1 rank",
-             value, variable);
-      }
-    }
-    if (tp != 1 || pp != 1 || dp != 1) {
-      fail("--tp {} --pp {} --dp {}: this version of xmtf-train runs on one process only (tp = pp = dp = 1)", tp, pp, dp);
-    }
+  return run_main(app, static_cast<int>(full_argv.size()), full_argv.data(), [&]() -> int {
+    dist::World world(argc, argv);
+    s.dp = dp;
     s.decay_style = decay_style;
     s.export_dtype = export_dtype == "bf16" ? ckpt::DType::bf16 : export_dtype == "f16" ? ckpt::DType::f16 : ckpt::DType::f32;
-    for (const std::string& spec : data_specs) s.data.push_back(train::parse_data_spec(spec));
+    // Errors found alike on every rank (each exits, rank 0 says why): out-of-domain settings are
+    // bad usage (2); missing data and layouts this version or the launch cannot run, 1.
+    try {
+      train::validate_settings(s);
+    } catch (const Error& e) {
+      if (world.is_root()) log::error("{}", e.what());
+      return 2;
+    }
+    try {
+      if (tp != 1 || pp != 1) {
+        fail("--tp {} --pp {}: tensor and pipeline parallelism are not in this version (data parallelism is: --dp N "
+             "under mpiexec -n N)", tp, pp);
+      }
+      dist::ProcessGrid grid(world.communicator(), {tp, pp, dp});
+      for (const std::string& spec : data_specs) s.data.push_back(train::parse_data_spec(spec));
+    } catch (const Error& e) {
+      if (world.is_root()) log::error("{}", e.what());
+      return 1;
+    }
+    // The cores this rank has to itself (ranks of a node share it), unless the user chose.
+    if (std::getenv("OPENBLAS_NUM_THREADS") == nullptr) nn::backend_named(s.backend).set_threads(world.cores_per_rank());
     train::install_stop_signal_handlers();
-    const train::TrainResult result = train::run_training(s);
-    if (result.stopped_early) log::info("stopped at step {}; rerun to resume", result.steps_done);
-    else log::info("done: step {}", result.steps_done);
-    return 0;
+    return world.run([&] {
+      const train::TrainResult result = train::run_training(s, world.communicator());
+      if (world.is_root()) {
+        if (result.stopped_early) log::info("stopped at step {}; rerun to resume", result.steps_done);
+        else log::info("done: step {}", result.steps_done);
+      }
+      return 0;
+    });
   });
 }

@@ -16,6 +16,8 @@ PACKAGES=(
   python3
   # test-time tools: a real SLURM for the scheduler's integration tests, h5py to read our HDF5
   slurmctld slurmd slurm-client munge python3-h5py
+  # headless Chromium opens report.html in the report test (screenshot read with libpng)
+  chromium fonts-dejavu-core libpng-dev
 )
 
 [ "${XMTF_SKIP_SETUP:-0}" = 1 ] && exit 0

@@ -7,26 +7,13 @@
 #include <fmt/format.h>
 
 #include "core/fs.hpp"
+#include "timing.hpp"
 #include "core/process.hpp"
 #include "sched/markers.hpp"
 #include "sched/plan.hpp"
 
 using namespace xmtf;
 using namespace xmtf::sched;
-
-namespace {
-
-double seconds_of(const std::function<void()>& work, int repeats) {
-  double best = 1e9;
-  for (int r = 0; r < repeats; ++r) {
-    auto start = std::chrono::steady_clock::now();
-    work();
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-  }
-  return best;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   const int n_tasks = 10000;
@@ -61,7 +48,7 @@ run = "true"
       std::exit(1);
     }
   };
-  double plan_s = seconds_of([&] { run_xmtf({"plan", (dir / "big.toml").string(), "-q"}); }, 3);
+  double plan_s = best_seconds([&] { run_xmtf({"plan", (dir / "big.toml").string(), "-q"}); }, 3);
 
   // 10,000 markers for stage work (9,990 done, 10 failed), the other stages never ran.
   Plan plan = make_plan(load_manifest(dir / "big.toml"), xmtf, false);
@@ -75,7 +62,7 @@ run = "true"
     m.reason = m.exit_status ? "exit 1" : "";
     write_marker(plan.run_dir / "work", m);
   }
-  double status_s = seconds_of([&] { run_xmtf({"status", "big", "--workdir", dir.string()}); }, 3);
+  double status_s = best_seconds([&] { run_xmtf({"status", "big", "--workdir", dir.string()}); }, 3);
 
   fmt::print("xmtf plan   (3 stages, {} tasks, {} array tasks per stage): {:.3f} s\n", 2 * n_tasks + 1, n_tasks, plan_s);
   fmt::print("xmtf status ({} markers, 10 failed listed, {} tasks in all):  {:.3f} s\n", n_tasks, 2 * n_tasks + 1, status_s);

@@ -12,6 +12,7 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "models/json_input.hpp"
 
 namespace xmtf::ckpt {
 
@@ -109,31 +110,37 @@ void SafetensorsFile::parse_header() {
   }
   data_ = map_ + 8 + header_size;
   const std::uint64_t data_size = map_size_ - 8 - header_size;
-  Json header;
-  try {
-    header = Json::parse(std::string_view(reinterpret_cast<const char*>(map_ + 8), header_size));
-  } catch (const Json::parse_error& e) {
-    fail("{}: header is not valid JSON: {}", path.string(), e.what());
-  }
+  const Json header = models::parse_json_strict(
+      std::string_view(reinterpret_cast<const char*>(map_ + 8), header_size), path.string() + ": header");
+  if (!header.is_object()) fail("{}: header is not a JSON object", path.string());
   try {
     for (auto& [name, value] : header.items()) {
       if (name == "__metadata__") {
         for (auto& [key, text] : value.items()) metadata_[key] = text.is_string() ? text.get<std::string>() : text.dump();
         continue;
       }
+      const std::string where = fmt::format("{}: tensor '{}'", path.string(), name);
       TensorInfo info;
       info.name = name;
-      info.dtype = parse_dtype(value.at("dtype").get<std::string>(), path.string() + ": " + name);
-      info.shape = value.at("shape").get<std::vector<std::int64_t>>();
+      info.dtype = parse_dtype(value.at("dtype").get<std::string>(), where);
+      // Every dimension, and their product in bytes, must fit the file: a hostile shape must
+      // not overflow the size check below.
+      std::uint64_t bytes = dtype_size(info.dtype);
+      for (const Json& dim : value.at("shape")) {
+        const std::int64_t extent = models::json_integer(dim, where + " shape", 0, static_cast<std::int64_t>(data_size));
+        info.shape.push_back(extent);
+        bytes = extent == 0 || bytes <= data_size / static_cast<std::uint64_t>(extent) ? bytes * static_cast<std::uint64_t>(extent)
+                                                                                      : data_size + 1;
+      }
       const auto offsets = value.at("data_offsets").get<std::vector<std::uint64_t>>();
       if (offsets.size() != 2 || offsets[0] > offsets[1] || offsets[1] > data_size) {
         fail("{}: tensor '{}' has data_offsets outside the data section ({} bytes)", path.string(), name, data_size);
       }
       info.begin = offsets[0];
       info.end = offsets[1];
-      if (static_cast<std::uint64_t>(info.numel()) * dtype_size(info.dtype) != info.end - info.begin) {
+      if (bytes != info.end - info.begin) {
         fail("{}: tensor '{}' has {} bytes but {} x shape needs {}", path.string(), name,
-             info.end - info.begin, dtype_name(info.dtype), info.numel() * dtype_size(info.dtype));
+             info.end - info.begin, dtype_name(info.dtype), bytes > data_size ? "more than the file" : std::to_string(bytes));
       }
       tensors_.emplace(name, std::move(info));
     }
@@ -162,7 +169,15 @@ void SafetensorsFile::read_f32(const std::string& name, std::span<float> out) co
   const TensorInfo& t = info(name);
   const auto n = static_cast<std::size_t>(t.numel());
   if (out.size() != n) fail("{}: tensor '{}' has {} elements, expected {}", path_.string(), name, n, out.size());
-  const std::uint8_t* src = data_ + t.begin;
+  read_f32(name, out, 0);
+}
+
+void SafetensorsFile::read_f32(const std::string& name, std::span<float> out, std::uint64_t first) const {
+  const TensorInfo& t = info(name);
+  const auto n = out.size();
+  if (first + n > static_cast<std::uint64_t>(t.numel()))
+    fail("{}: tensor '{}' has {} elements, elements [{}, {}) asked for", path_.string(), name, t.numel(), first, first + n);
+  const std::uint8_t* src = data_ + t.begin + first * dtype_size(t.dtype);
   for (std::size_t i = 0; i < n; ++i) {
     switch (t.dtype) {
       case DType::f32: { float v; std::memcpy(&v, src + 4 * i, 4); out[i] = v; break; }
@@ -277,15 +292,17 @@ SafetensorsCollection::SafetensorsCollection(const fs::path& file_or_folder) {
     if (fs::exists(single)) {
       paths.push_back(single);
     } else if (fs::exists(index)) {
-      Json object;
+      const Json object = models::parse_json_strict(read_file(index), index.string());
       try {
-        object = Json::parse(read_file(index));
         weight_map = object.at("weight_map").get<std::map<std::string, std::string>>();
       } catch (const Json::exception& e) {
         fail("{}: not a valid safetensors index: {}", index.string(), e.what());
       }
       std::map<std::string, bool> seen;
       for (const auto& [name, file] : weight_map) {
+        // The index may come from the hub: its file names are data, never paths.
+        if (file.empty() || file == "." || file == ".." || file.find_first_of("/\\") != std::string::npos)
+          fail("{}: tensor '{}' is mapped to '{}', which is not a file name in this folder", index.string(), name, file);
         if (!seen[file]) paths.push_back(file_or_folder / file);
         seen[file] = true;
       }

@@ -46,6 +46,8 @@ class SafetensorsFile {
 
   // Converts any floating dtype (F32/F16/BF16/F64) into out (numel floats).
   void read_f32(const std::string& name, std::span<float> out) const;
+  // out.size() elements from element `first` on (row-major order), converted likewise.
+  void read_f32(const std::string& name, std::span<float> out, std::uint64_t first) const;
   std::vector<float> read_f32(const std::string& name) const;
   std::vector<std::int32_t> read_i32(const std::string& name) const;  // from I32 or I64
 

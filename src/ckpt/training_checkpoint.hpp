@@ -24,7 +24,7 @@ struct TrainingState {
   std::string trainer_json;  // opaque to ckpt: the trainer's own state
 };
 
-// Buffers in the flat layout of `layout`.
+// Buffers in the flat layout of `layout`. Saving refuses a non-finite value in any of them.
 struct TrainingBuffers {
   std::vector<float>* params = nullptr;
   std::vector<float>* exp_avg = nullptr;
@@ -37,7 +37,9 @@ std::filesystem::path save_training_checkpoint(const std::filesystem::path& root
                                                const TrainingBuffers& buffers,
                                                const TrainingState& state);
 
-// The folder `latest` points to, or nothing when root holds no checkpoint yet.
+// The folder `latest` points to, or nothing when root holds no checkpoint yet. Without
+// `latest` but with step-N/ folders: the newest whose files all verify, with a warning; an
+// error when none does (never "no checkpoint": that would restart from random weights).
 std::optional<std::filesystem::path> latest_checkpoint(const std::filesystem::path& root);
 
 // Verifies checksums and shapes, then fills the buffers. Throws xmtf::Error naming the file and

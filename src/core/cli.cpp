@@ -13,6 +13,8 @@ void add_logging_options(CLI::App& app) {
          "debug, info, warn, error or off (default info; env XMTF_LOG_LEVEL)")
       ->check(CLI::IsMember({"debug", "info", "warn", "warning", "error", "off", "quiet"}));
   app.add_flag_callback("-q,--quiet", [] { log::set_level(log::Level::warn); }, "only warnings and errors");
+  // Part of a program's identity in task fingerprints (docs/scheduler.md).
+  app.set_version_flag("--version", app.get_name() + " " XMTF_VERSION, "print the program's version and exit");
 }
 
 int run_main(CLI::App& app, int argc, char** argv, const std::function<int()>& body) {

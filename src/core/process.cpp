@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -25,9 +26,15 @@ struct PreparedExec {
   std::vector<char*> argv, envp;
   std::string working_directory;
   std::string cannot_run_message;
+  bool new_process_group;
+  int parent_death_signal;
+  pid_t parent = ::getpid();
 
   PreparedExec(const std::vector<std::string>& args, const ProcessOptions& options)
-      : arg_storage(args), working_directory(options.working_directory) {
+      : arg_storage(args),
+        working_directory(options.working_directory),
+        new_process_group(options.new_process_group),
+        parent_death_signal(options.parent_death_signal) {
     for (char** e = environ; *e; ++e) {
       std::string_view entry(*e);
       std::string_view name = entry.substr(0, entry.find('='));
@@ -45,6 +52,11 @@ struct PreparedExec {
   }
 
   [[noreturn]] void exec_in_child() {
+    if (new_process_group) ::setpgid(0, 0);
+    if (parent_death_signal) {
+      ::prctl(PR_SET_PDEATHSIG, parent_death_signal);
+      if (::getppid() != parent) _exit(128 + parent_death_signal);  // the parent died before prctl
+    }
     if (!working_directory.empty() && ::chdir(working_directory.c_str()) != 0) _exit(127);
     ::execvpe(argv[0], argv.data(), envp.data());
     [[maybe_unused]] auto ignored = ::write(2, cannot_run_message.data(), cannot_run_message.size());
@@ -131,6 +143,7 @@ pid_t spawn_process(const std::vector<std::string>& argv, const ProcessOptions& 
     }
     exec.exec_in_child();
   }
+  if (options.new_process_group) ::setpgid(pid, pid);  // also here: no window where -pid names no group
   return pid;
 }
 

@@ -15,6 +15,11 @@ struct ProcessOptions {
   std::vector<std::string> unset_env_prefixes;               // e.g. {"SLURM_"}
   std::string stdin_text;
   std::string working_directory;
+  // The child leads a process group of its own (setpgid), so that it and everything it starts
+  // can be signalled together with kill(-pid, ...).
+  bool new_process_group = false;
+  // Signal the child gets when the thread that started it dies (PR_SET_PDEATHSIG); 0 = none.
+  int parent_death_signal = 0;
 };
 
 inline ProcessOptions with_timeout(double seconds) {

@@ -469,20 +469,6 @@ bool language_up_to_date(const ShardOptions& options, const LanguageInput& input
   return true;
 }
 
-std::vector<int> assign_balanced(const std::vector<std::uint64_t>& costs, int world_size) {
-  std::vector<std::size_t> order(costs.size());
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return costs[a] > costs[b]; });
-  std::vector<std::uint64_t> load(static_cast<std::size_t>(world_size), 0);
-  std::vector<int> owner(costs.size(), 0);
-  for (std::size_t task : order) {
-    std::size_t lightest = static_cast<std::size_t>(std::min_element(load.begin(), load.end()) - load.begin());
-    owner[task] = static_cast<int>(lightest);
-    load[lightest] += std::max<std::uint64_t>(costs[task], 1);
-  }
-  return owner;
-}
-
 std::vector<ChunkTask> plan_chunks(const std::vector<LanguageInput>& inputs, std::uint64_t chunk_bytes) {
   std::vector<ChunkTask> tasks;
   for (std::size_t l = 0; l < inputs.size(); ++l)

@@ -67,10 +67,6 @@ std::vector<LanguageInput> discover_inputs(const fs::path& input_dir, const std:
 // files (name, size, mtime) and every part it lists is there with its size.
 bool language_up_to_date(const ShardOptions& options, const LanguageInput& input);
 
-// Greedy longest-processing-time assignment: task i -> rank. Ties go to the lowest rank, so
-// every rank computes the same assignment.
-std::vector<int> assign_balanced(const std::vector<std::uint64_t>& costs, int world_size);
-
 // Step 1.
 struct ChunkTask {
   std::size_t language = 0;  // index into the LanguageInput list

@@ -42,16 +42,29 @@ void causal_alibi_softmax(float* scores, std::int64_t n_queries, std::int64_t n_
 
 }  // namespace
 
-BloomDecoder::BloomDecoder(const models::BloomModel& model) : model_(model), slopes_(nn::alibi_slopes(model.config().n_head)) {
-  const auto& layout = model.layout();
-  const float* base = model.params().data();
+namespace {
+
+const models::BloomModel& bloom_of(const models::Model& model) {
+  const auto* bloom = dynamic_cast<const models::BloomModel*>(&model);
+  if (!bloom) fail("the KV-cache decoder of xmtf-eval runs BLOOM models; this one is '{}'", model.config().family());
+  if (model.backend().name() != "cpu" && model.backend().name() != "reference")
+    fail("the KV-cache decoder needs a host backend (cpu or reference), not '{}'", model.backend().name());
+  return *bloom;
+}
+
+}  // namespace
+
+BloomDecoder::BloomDecoder(const models::Model& model)
+    : model_(bloom_of(model)), backend_(model.backend()), slopes_(nn::alibi_slopes(model_.config().n_head)) {
+  const auto& layout = model_.layout();
+  const float* base = model_.params().data();
   auto get = [&](const std::string& name) { return base + layout.spec(name).offset; };
   wte_ = get("word_embeddings.weight");
   ln_emb_w_ = get("word_embeddings_layernorm.weight");
   ln_emb_b_ = get("word_embeddings_layernorm.bias");
   ln_f_w_ = get("ln_f.weight");
   ln_f_b_ = get("ln_f.bias");
-  for (std::int64_t l = 0; l < model.config().n_layer; ++l) {
+  for (std::int64_t l = 0; l < model_.config().n_layer; ++l) {
     const std::string p = fmt::format("h.{}.", l);
     layers_.push_back({get(p + "input_layernorm.weight"), get(p + "input_layernorm.bias"),
                        get(p + "self_attention.query_key_value.weight"), get(p + "self_attention.query_key_value.bias"),
@@ -127,12 +140,12 @@ void BloomDecoder::extend(std::span<const DecodeRow> rows, std::span<const std::
   grow(mean_, n);
   grow(rstd_, n);
 
-  nn::embedding_forward(h_.data(), ids.data(), wte_, n, c);
-  nn::layernorm_forward(x_.data(), mean_.data(), rstd_.data(), h_.data(), ln_emb_w_, ln_emb_b_, n, c, eps);
+  backend_.embedding_forward(h_.data(), ids.data(), wte_, n, c);
+  backend_.layernorm_forward(x_.data(), mean_.data(), rstd_.data(), h_.data(), ln_emb_w_, ln_emb_b_, n, c, eps);
   for (std::int64_t l = 0; l < config.n_layer; ++l) {
     const LayerWeights& w = layers_[static_cast<std::size_t>(l)];
-    nn::layernorm_forward(h_.data(), mean_.data(), rstd_.data(), x_.data(), w.ln_in_w, w.ln_in_b, n, c, eps);
-    nn::linear_forward(qkv_.data(), h_.data(), w.qkv_w, w.qkv_b, n, c, 3 * c);
+    backend_.layernorm_forward(h_.data(), mean_.data(), rstd_.data(), x_.data(), w.ln_in_w, w.ln_in_b, n, c, eps);
+    backend_.linear_forward(qkv_.data(), h_.data(), w.qkv_w, w.qkv_b, n, c, 3 * c);
     // Append the new keys and values ([head, 3, head_dim] per token in qkv) to each row's cache.
     std::int64_t offset = 0;
     for (const DecodeRow& row : rows) {
@@ -158,13 +171,13 @@ void BloomDecoder::extend(std::span<const DecodeRow> rows, std::span<const std::
       offset += n_new;
     }
     attend(rows, l);
-    nn::linear_forward(attn_out_.data(), context_.data(), w.dense_w, w.dense_b, n, c, c);
-    nn::add_forward(x_.data(), x_.data(), attn_out_.data(), n * c);
-    nn::layernorm_forward(h_.data(), mean_.data(), rstd_.data(), x_.data(), w.ln_post_w, w.ln_post_b, n, c, eps);
-    nn::linear_forward(fc_.data(), h_.data(), w.fc_w, w.fc_b, n, c, ffn);
-    nn::gelu_forward(fc_gelu_.data(), fc_.data(), n * ffn);
-    nn::linear_forward(attn_out_.data(), fc_gelu_.data(), w.proj_w, w.proj_b, n, ffn, c);
-    nn::add_forward(x_.data(), x_.data(), attn_out_.data(), n * c);
+    backend_.linear_forward(attn_out_.data(), context_.data(), w.dense_w, w.dense_b, n, c, c);
+    backend_.add_forward(x_.data(), x_.data(), attn_out_.data(), n * c);
+    backend_.layernorm_forward(h_.data(), mean_.data(), rstd_.data(), x_.data(), w.ln_post_w, w.ln_post_b, n, c, eps);
+    backend_.linear_forward(fc_.data(), h_.data(), w.fc_w, w.fc_b, n, c, ffn);
+    backend_.gelu_forward(fc_gelu_.data(), fc_.data(), n * ffn);
+    backend_.linear_forward(attn_out_.data(), fc_gelu_.data(), w.proj_w, w.proj_b, n, ffn, c);
+    backend_.add_forward(x_.data(), x_.data(), attn_out_.data(), n * c);
   }
   for (const DecodeRow& row : rows) row.own->length += static_cast<std::int64_t>(row.tokens.size());
 
@@ -172,8 +185,8 @@ void BloomDecoder::extend(std::span<const DecodeRow> rows, std::span<const std::
   if (m == 0) return;
   grow(wanted_hidden_, m * c);
   for (std::int64_t r = 0; r < m; ++r) std::copy_n(x_.data() + wanted[r] * c, c, h_.data() + r * c);
-  nn::layernorm_forward(wanted_hidden_.data(), mean_.data(), rstd_.data(), h_.data(), ln_f_w_, ln_f_b_, m, c, eps);
-  nn::linear_forward(logits.data(), wanted_hidden_.data(), wte_, nullptr, m, c, config.vocab_size);
+  backend_.layernorm_forward(wanted_hidden_.data(), mean_.data(), rstd_.data(), h_.data(), ln_f_w_, ln_f_b_, m, c, eps);
+  backend_.linear_forward(logits.data(), wanted_hidden_.data(), wte_, nullptr, m, c, config.vocab_size);
 }
 
 }  // namespace xmtf::eval

@@ -2,17 +2,20 @@
 // Incremental BLOOM forward with a key/value cache: the one model-touching piece of rank
 // classification and generation (everything else in src/eval goes through the interfaces of
 // scorer.hpp). It reads the weights of a models::BloomModel by their HF names and runs the same
-// maths as BloomModel::forward (nn kernels, fp32, ALiBi), but
+// maths as its forward (the model's backend for every dense kernel, fp32, ALiBi), but
 //   - rows are packed without padding: row r brings T_r new tokens, all rows' tokens go through
 //     the linear layers as one [sum T_r, hidden] matrix;
 //   - each row attends to the positions already seen: a shared read-only prefix (an input whose
 //     choices or samples continue it) and then its own cache, which the new tokens extend;
 //   - only the wanted positions go through the final LayerNorm and the LM head.
+// The attention over the cache is computed here with BLAS on host memory (the cpu and reference
+// backends); a device backend would take it as one more kernel of nn::Backend.
 #include <cstdint>
 #include <span>
 #include <vector>
 
 #include "models/bloom.hpp"
+#include "models/model.hpp"
 
 namespace xmtf::eval {
 
@@ -34,7 +37,8 @@ struct DecodeRow {
 
 class BloomDecoder {
  public:
-  explicit BloomDecoder(const models::BloomModel& model);
+  // Throws xmtf::Error for a model of another family (this decoder is BLOOM's).
+  explicit BloomDecoder(const models::Model& model);
 
   const models::BloomConfig& config() const { return model_.config(); }
 
@@ -52,6 +56,7 @@ class BloomDecoder {
   void attend(std::span<const DecodeRow> rows, std::int64_t layer);
 
   const models::BloomModel& model_;
+  const nn::Backend& backend_;
   std::vector<LayerWeights> layers_;
   const float *wte_, *ln_emb_w_, *ln_emb_b_, *ln_f_w_, *ln_f_b_;
   std::vector<float> slopes_;

@@ -13,6 +13,8 @@
 #include "eval/score.hpp"
 #include "eval/scorer.hpp"
 #include "models/bloom_config.hpp"
+#include "models/model.hpp"
+#include "nn/backend.hpp"
 
 namespace xmtf::eval {
 namespace {
@@ -74,8 +76,10 @@ EvalContext build_context(const EvalOptions& options) {
   }
   context.selected = select_templates(context.dataset, context.templates, options.template_names, options.prompt_language);
   context.model_folder = resolve_model_folder(options.model_dir);
-  const auto config = models::load_bloom_config(context.model_folder / "config.json");
-  context.max_length = options.max_length > 0 ? options.max_length : config.seq_length;
+  const auto config = models::load_model_config(context.model_folder / "config.json");
+  const auto* bloom = dynamic_cast<const models::BloomConfig*>(config.get());
+  if (!bloom) fail("{}: xmtf-eval evaluates BLOOM models in this version, not '{}'", options.model_dir.string(), config->family());
+  context.max_length = options.max_length > 0 ? options.max_length : bloom->seq_length;
   if (context.max_length < 2) fail("--max-length must be at least 2, not {}", context.max_length);
   context.target_prefix = " ";  // a decoder: choices continue the input after a space, as targets in training
   context.tokenizer_path = find_tokenizer(options, context.model_folder);
@@ -157,7 +161,7 @@ void write_json_file(const fs::path& path, const OrderedJson& json) { write_file
 int run_eval(const EvalOptions& options, const Ranks& ranks) {
   // Setup is deterministic, so every rank fails alike; agree before any collective work.
   EvalContext context;
-  std::unique_ptr<models::BloomModel> model;
+  std::unique_ptr<models::Model> model;
   std::unique_ptr<tok::Tokenizer> tokenizer;
   std::string error;
   try {
@@ -169,7 +173,7 @@ int run_eval(const EvalOptions& options, const Ranks& ranks) {
       log::info("{} of {} templates up to date in {} (--force to redo)", before - context.selected.size(), before,
                 options.output.string());
     if (!context.selected.empty()) {
-      model = load_model(context.model_folder);
+      model = load_model(context.model_folder, nn::backend_named(options.backend));
       tokenizer = tok::load_tokenizer(context.tokenizer_path);
     }
   } catch (const Error& e) {

@@ -31,6 +31,7 @@ struct EvalOptions {
   std::int64_t batch_size = 8;  // examples per forward batch (rank classification), rows (generation)
   std::int64_t max_length = 0;  // 0: the model's seq_length
   bool force = false;
+  std::string backend = "cpu";  // kernels: cpu or reference (nn::backend_named)
   // HumanEval.
   std::int64_t samples = 200;
   std::vector<double> temperatures{0.2, 0.6, 0.8};

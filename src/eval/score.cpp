@@ -4,15 +4,17 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
+#include <set>
 #include <fstream>
 
-#include "ckpt/hf_bloom.hpp"
+#include "ckpt/hf_model.hpp"
 #include "ckpt/training_checkpoint.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/text.hpp"
-#include "models/bloom_config.hpp"
-#include "nn/kernels.hpp"
+#include "dist/balance.hpp"
+#include "nn/memory.hpp"
 
 namespace xmtf::eval {
 namespace {
@@ -34,6 +36,23 @@ std::vector<std::int32_t> read_ids(simdjson::dom::element row, const char* field
   return ids;
 }
 
+// The engine's JSON rule (models/json_input.hpp): a key repeated within one object is an
+// error. simdjson would give the first value where Python gives the last.
+void check_unique_keys(simdjson::dom::element value, const std::string& where) {
+  simdjson::dom::array array;
+  if (!value.get(array)) {
+    for (simdjson::dom::element element : array) check_unique_keys(element, where);
+    return;
+  }
+  simdjson::dom::object object;
+  if (value.get(object)) return;
+  std::set<std::string_view> keys;
+  for (auto field : object) {
+    if (!keys.insert(field.key).second) fail("{}: duplicate key \"{}\" (a key may appear once per object)", where, field.key);
+    check_unique_keys(field.value, where);
+  }
+}
+
 }  // namespace
 
 std::vector<ScoreSample> read_score_input(const fs::path& path, tok::Tokenizer* tokenizer, h5::SampleEncoder* encoder,
@@ -51,6 +70,7 @@ std::vector<ScoreSample> read_score_input(const fs::path& path, tok::Tokenizer* 
     simdjson::dom::element row;
     if (auto error = parser.parse(line).get(row)) fail("{}: invalid JSON: {}", where, simdjson::error_message(error));
     if (!row.is_object()) fail("{}: expected a JSON object", where);
+    check_unique_keys(row, where);
     ScoreSample sample;
     sample.line = line_number;
     simdjson::dom::element id;
@@ -89,17 +109,15 @@ std::vector<ScoreSample> read_score_input(const fs::path& path, tok::Tokenizer* 
 fs::path resolve_model_folder(const fs::path& dir) {
   if (!fs::is_directory(dir)) fail("{}: not a folder (expected a HuggingFace model folder or a checkpoint folder)", dir.string());
   if (fs::exists(dir / "config.json")) return dir;
-  if (fs::exists(dir / "latest")) {
-    auto latest = ckpt::latest_checkpoint(dir);
-    if (!latest) fail("{}: the checkpoint root holds no checkpoint", dir.string());
-    return *latest;
-  }
-  fail("{}: no config.json (HuggingFace folder or step-N checkpoint) and no `latest` (checkpoint root)", dir.string());
+  // A checkpoint root: its `latest`, or without one the newest complete step-N (with a warning).
+  if (auto latest = ckpt::latest_checkpoint(dir)) return *latest;
+  fail("{}: no config.json (HuggingFace folder or step-N checkpoint), no `latest` and no step-N folder (checkpoint root)",
+       dir.string());
 }
 
-std::unique_ptr<models::BloomModel> load_model(const fs::path& folder) {
-  auto model = std::make_unique<models::BloomModel>(models::load_bloom_config(folder / "config.json"));
-  ckpt::load_bloom_weights(folder, *model);
+std::unique_ptr<models::Model> load_model(const fs::path& folder, const nn::Backend& backend) {
+  auto model = models::create_model(*models::load_model_config(folder / "config.json"), backend);
+  ckpt::load_hf_weights(folder, *model);
   return model;
 }
 
@@ -108,14 +126,33 @@ std::int64_t batch_count(std::size_t n_samples, std::int64_t batch_size) {
   return (static_cast<std::int64_t>(n_samples) + batch_size - 1) / batch_size;
 }
 
-std::vector<std::int64_t> batches_of_rank(std::int64_t n_batches, int rank, int world_size) {
+namespace {
+std::vector<std::int64_t> batches_of(const std::vector<std::uint64_t>& costs, int rank, int world_size) {
   std::vector<std::int64_t> mine;
-  for (std::int64_t b = rank; b < n_batches; b += world_size) mine.push_back(b);
+  for (std::size_t b : dist::tasks_of_rank(dist::assign_balanced(costs, world_size), rank)) mine.push_back(static_cast<std::int64_t>(b));
   return mine;
 }
+}  // namespace
 
-std::vector<ScoreResult> score_batch(const models::BloomModel& model, std::span<const ScoreSample> batch,
-                                     models::BloomActivations& activations) {
+std::vector<std::int64_t> batches_of_rank(std::int64_t n_batches, int rank, int world_size) {
+  return batches_of(std::vector<std::uint64_t>(static_cast<std::size_t>(n_batches), 1), rank, world_size);
+}
+
+std::vector<std::int64_t> batches_of_rank(std::span<const ScoreSample> samples, std::int64_t batch_size, int rank,
+                                          int world_size) {
+  std::vector<std::uint64_t> costs;
+  for (std::size_t begin = 0; begin < samples.size(); begin += static_cast<std::size_t>(batch_size)) {
+    const std::size_t count = std::min(samples.size() - begin, static_cast<std::size_t>(batch_size));
+    std::uint64_t longest = 0;
+    for (std::size_t i = begin; i < begin + count; ++i)
+      longest = std::max<std::uint64_t>(longest, samples[i].input_ids.size() + samples[i].target_ids.size());
+    costs.push_back(count * longest);
+  }
+  return batches_of(costs, rank, world_size);
+}
+
+std::vector<ScoreResult> score_batch(const models::Model& model, std::span<const ScoreSample> batch,
+                                     models::Activations& activations) {
   // Row i holds inputs + targets; the model reads row[0:seq] and predicts row[1:seq+1], so the
   // target token k (at row position n_in + k) is predicted at position n_in + k - 1.
   std::int64_t longest = 1;
@@ -149,13 +186,39 @@ std::vector<ScoreResult> score_batch(const models::BloomModel& model, std::span<
   std::vector<std::int32_t> targets(rows.size());
   for (std::size_t r = 0; r < rows.size(); ++r) targets[r] = b.target_ids[static_cast<std::size_t>(rows[r])];
   std::vector<double> log_probs(rows.size());
-  nn::token_log_probs(log_probs.data(), activations.logits.data(), targets.data(),
-                      static_cast<std::int64_t>(rows.size()), model.config().vocab_size);
+  model.backend().token_log_probs(log_probs.data(), activations.logits.data(), targets.data(),
+                                  static_cast<std::int64_t>(rows.size()), model.config().vocab_size);
   for (std::size_t r = 0; r < rows.size(); ++r) results[static_cast<std::size_t>(rows[r] / b.seq_len)].logprob_sum += log_probs[r];
   return results;
 }
 
+void check_batches_fit_in_memory(const models::Model& model, std::span<const ScoreSample> samples,
+                                 std::int64_t batch_size, const std::string& input_name) {
+  const double memory = static_cast<double>(nn::host_memory_bytes());
+  const double weights = 4.0 * static_cast<double>(model.n_parameters());
+  for (std::size_t begin = 0; begin < samples.size(); begin += static_cast<std::size_t>(batch_size)) {
+    const std::size_t count = std::min(samples.size() - begin, static_cast<std::size_t>(batch_size));
+    const ScoreSample* longest = &samples[begin];
+    for (std::size_t i = begin; i < begin + count; ++i) {
+      if (samples[i].input_ids.size() + samples[i].target_ids.size() > longest->input_ids.size() + longest->target_ids.size())
+        longest = &samples[i];
+    }
+    const auto tokens = static_cast<std::int64_t>(longest->input_ids.size() + longest->target_ids.size());
+    const double bytes = model.activation_bytes(static_cast<std::int64_t>(count), std::max<std::int64_t>(tokens - 1, 1));
+    if (weights + bytes > memory) {
+      fail("{}:{}: a sample of {} tokens: its batch of {} needs {} of activations (attention grows with the square of the "
+           "length), more than the {} of memory left beside the weights; shorten it or lower --batch-size", input_name,
+           longest->line, tokens, count, format_bytes(bytes), format_bytes(std::max(memory - weights, 0.0)));
+    }
+  }
+}
+
 std::string format_result(const ScoreSample& sample, const ScoreResult& result) {
+  // JSON has no NaN or infinity; a finite model scores finite log-probabilities, so this is a
+  // broken model, never something to print.
+  if (!std::isfinite(result.logprob_sum)) {
+    fail("line {}: the log-probability is {} (non-finite activations: a broken model?)", sample.line, result.logprob_sum);
+  }
   std::string id = sample.id_json.empty() ? "" : fmt::format(",\"id\":{}", sample.id_json);
   // {} prints the shortest text that reads back to the same double.
   return fmt::format("{{\"line\":{}{},\"logprob_sum\":{},\"tokens\":{}}}", sample.line, id, result.logprob_sum,

@@ -1,6 +1,6 @@
 #pragma once
 // Scoring: for each sample, the sum and the count of log p(target token | inputs, previous
-// target tokens) under a BLOOM model. The core of rank evaluation.
+// target tokens) under a model (BLOOM today; any family of the Model interface). The core of rank evaluation.
 //
 // Input: JSON lines, either {"inputs": str, "targets": str} (tokenized with the sample encoder of
 // xmtf-tokenize: targets get BLOOMZ's " " prefix) or pre-tokenized {"input_ids": [..],
@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "h5/tokenize_job.hpp"
-#include "models/bloom.hpp"
+#include "models/model.hpp"
 #include "tok/tokenizer.hpp"
 
 namespace xmtf::eval {
@@ -41,18 +41,33 @@ std::vector<ScoreSample> read_score_input(const std::filesystem::path& path, tok
 // The folder holding config.json + model.safetensors: `dir` itself (a HuggingFace folder or one
 // step-N checkpoint folder), or for a training checkpoint root the step `latest` names.
 std::filesystem::path resolve_model_folder(const std::filesystem::path& dir);
-std::unique_ptr<models::BloomModel> load_model(const std::filesystem::path& folder);
+// The model of folder/config.json (any family of the Model interface) with its weights, on a
+// backend.
+std::unique_ptr<models::Model> load_model(const std::filesystem::path& folder,
+                                          const nn::Backend& backend = nn::cpu_backend());
 
 // Batches are consecutive runs of batch_size samples, independent of the number of ranks, so a
-// sample's score is bit-identical whichever rank computes it. Batch b goes to rank b % world.
+// sample's score is bit-identical whichever rank computes it. They are spread over the ranks by
+// dist::assign_balanced: by their padded token count (batch size x longest sample), or, given
+// only their number, round robin (batch b to rank b % world).
 std::int64_t batch_count(std::size_t n_samples, std::int64_t batch_size);
 std::vector<std::int64_t> batches_of_rank(std::int64_t n_batches, int rank, int world_size);
+std::vector<std::int64_t> batches_of_rank(std::span<const ScoreSample> samples, std::int64_t batch_size, int rank,
+                                          int world_size);
 
 // Scores one batch in one forward (rows right-padded to the longest; a sample's tokens never
 // see the padding, which comes after them under the causal mask).
-std::vector<ScoreResult> score_batch(const models::BloomModel& model, std::span<const ScoreSample> batch,
-                                     models::BloomActivations& activations);
+// `activations` are the model's own (model.make_activations()), reused from batch to batch.
+std::vector<ScoreResult> score_batch(const models::Model& model, std::span<const ScoreSample> batch,
+                                     models::Activations& activations);
 
-std::string format_result(const ScoreSample& sample, const ScoreResult& result);  // no newline
+// Checks, before anything is scored, that every batch's activations fit in memory beside the
+// weights; throws "INPUT:LINE: a sample of N tokens ..." naming the longest sample of the first
+// batch that does not.
+void check_batches_fit_in_memory(const models::Model& model, std::span<const ScoreSample> samples,
+                                 std::int64_t batch_size, const std::string& input_name);
+
+// No newline. Throws xmtf::Error when the sum is not finite (JSON has no NaN).
+std::string format_result(const ScoreSample& sample, const ScoreResult& result);
 
 }  // namespace xmtf::eval

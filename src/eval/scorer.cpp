@@ -79,8 +79,8 @@ void target_log_probs(std::span<const float> logits, std::int64_t vocab, std::sp
   }
 }
 
-BloomChoiceScorer::BloomChoiceScorer(const models::BloomModel& model, std::int64_t max_length)
-    : decoder_(model), max_length_(max_length > 0 ? max_length : model.config().seq_length) {}
+BloomChoiceScorer::BloomChoiceScorer(const models::Model& model, std::int64_t max_length)
+    : decoder_(model), max_length_(max_length > 0 ? max_length : decoder_.config().seq_length) {}
 
 std::vector<std::vector<double>> BloomChoiceScorer::score(std::span<const ChoiceExample> batch) {
   const std::int64_t vocab = vocab_size();
@@ -139,7 +139,7 @@ std::vector<std::vector<double>> BloomChoiceScorer::score(std::span<const Choice
   return sums;
 }
 
-BloomTokenGenerator::BloomTokenGenerator(const models::BloomModel& model) : decoder_(model) {}
+BloomTokenGenerator::BloomTokenGenerator(const models::Model& model) : decoder_(model) {}
 
 void BloomTokenGenerator::start(std::span<const std::vector<std::int32_t>> prompts, std::span<const int> prompt_of_row,
                                 std::vector<float>& logits) {

@@ -51,7 +51,8 @@ class TokenGenerator {
 
 class BloomChoiceScorer : public ChoiceScorer {
  public:
-  explicit BloomChoiceScorer(const models::BloomModel& model, std::int64_t max_length = 0);
+  // max_length 0: the model's seq_length.
+  explicit BloomChoiceScorer(const models::Model& model, std::int64_t max_length = 0);
   bool encoder_decoder() const override { return false; }
   std::int64_t vocab_size() const override { return decoder_.config().vocab_size; }
   std::int64_t max_length() const override { return max_length_; }
@@ -66,7 +67,7 @@ class BloomChoiceScorer : public ChoiceScorer {
 
 class BloomTokenGenerator : public TokenGenerator {
  public:
-  explicit BloomTokenGenerator(const models::BloomModel& model);
+  explicit BloomTokenGenerator(const models::Model& model);
   std::int64_t vocab_size() const override { return decoder_.config().vocab_size; }
   void start(std::span<const std::vector<std::int32_t>> prompts, std::span<const int> prompt_of_row,
              std::vector<float>& logits) override;

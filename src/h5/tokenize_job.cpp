@@ -72,21 +72,6 @@ std::vector<PartJob> plan_parts(const TokenizeOptions& options, const std::strin
   return parts;
 }
 
-std::vector<std::vector<std::size_t>> assign_parts(const std::vector<PartJob>& parts, int world_size) {
-  std::vector<std::size_t> order(parts.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return parts[a].bytes > parts[b].bytes; });
-  std::vector<std::vector<std::size_t>> assignment(world_size);
-  std::vector<std::uintmax_t> load(world_size, 0);
-  for (std::size_t index : order) {
-    int rank = static_cast<int>(std::min_element(load.begin(), load.end()) - load.begin());
-    assignment[rank].push_back(index);
-    load[rank] += std::max<std::uintmax_t>(parts[index].bytes, 1);
-  }
-  for (auto& mine : assignment) std::sort(mine.begin(), mine.end());
-  return assignment;
-}
-
 std::vector<fs::path> remove_stale_outputs(const std::vector<PartJob>& parts, const std::string& tokenizer_name) {
   std::set<fs::path> expected, folders;
   for (const PartJob& part : parts) {

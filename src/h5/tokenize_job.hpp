@@ -51,10 +51,6 @@ std::string default_tokenizer_name(const std::filesystem::path& tokenizer_path);
 // Every part under options.input, in path order; xmtf::Error if there is none.
 std::vector<PartJob> plan_parts(const TokenizeOptions& options, const std::string& tokenizer_name);
 
-// Which parts each of world_size ranks takes: largest first onto the least-loaded rank
-// (deterministic, so every rank computes the same plan without communicating).
-std::vector<std::vector<std::size_t>> assign_parts(const std::vector<PartJob>& parts, int world_size);
-
 // With a folder as input: removes <output>/<lang>/*.<tokenizer_name>.h5 files whose source part is
 // gone (xmtf-shard rerun with fewer parts), for the languages in parts, so a training glob never
 // picks up stale data. Returns the removed paths.

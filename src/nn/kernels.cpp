@@ -256,9 +256,47 @@ void attention_backward(float* d_qkv, const float* d_out, const float* qkv, cons
   }
 }
 
-double cross_entropy_forward_backward(float* logits, const std::int32_t* targets,
-                                      const float* weights, std::int64_t n_rows,
-                                      std::int64_t vocab) {
+void cross_entropy_row_max(float* row_max, const float* logits, const float* weights, std::int64_t n_rows,
+                           std::int64_t vocab) {
+  for (std::int64_t row = 0; row < n_rows; ++row) {
+    const float* z = logits + row * vocab;
+    float max_logit = -std::numeric_limits<float>::infinity();
+    if (weights[row] != 0.0f) {
+      for (std::int64_t v = 0; v < vocab; ++v) max_logit = std::max(max_logit, z[v]);
+    }
+    row_max[row] = max_logit;
+  }
+}
+
+void cross_entropy_target_logit(float* target_logit, const float* logits, const std::int32_t* targets,
+                                const float* weights, std::int64_t n_rows, std::int64_t vocab, std::int64_t vocab_begin) {
+  for (std::int64_t row = 0; row < n_rows; ++row) {
+    const std::int64_t column = static_cast<std::int64_t>(targets[row]) - vocab_begin;
+    const bool here = weights[row] != 0.0f && column >= 0 && column < vocab;
+    target_logit[row] = here ? logits[row * vocab + column] : 0.0f;
+  }
+}
+
+void cross_entropy_exp_sum(double* exp_sum, float* logits, const float* row_max, const float* weights,
+                           std::int64_t n_rows, std::int64_t vocab) {
+  for (std::int64_t row = 0; row < n_rows; ++row) {
+    float* z = logits + row * vocab;
+    double sum = 0.0;
+    if (weights[row] != 0.0f) {
+      // One exp per logit, kept in place for phase 4, summed in double.
+      const float max_logit = row_max[row];
+      for (std::int64_t v = 0; v < vocab; ++v) {
+        z[v] = std::exp(z[v] - max_logit);
+        sum += z[v];
+      }
+    }
+    exp_sum[row] = sum;
+  }
+}
+
+double cross_entropy_finish(float* logits, const double* exp_sum, const float* row_max, const float* target_logit,
+                            const std::int32_t* targets, const float* weights, std::int64_t n_rows, std::int64_t vocab,
+                            std::int64_t vocab_begin) {
   double loss = 0.0;
   for (std::int64_t row = 0; row < n_rows; ++row) {
     float* z = logits + row * vocab;
@@ -267,23 +305,25 @@ double cross_entropy_forward_backward(float* logits, const std::int32_t* targets
       std::fill(z, z + vocab, 0.0f);
       continue;
     }
-    float max_logit = -std::numeric_limits<float>::infinity();
-    for (std::int64_t v = 0; v < vocab; ++v) max_logit = std::max(max_logit, z[v]);
-    const std::int32_t target = targets[row];
-    const float target_logit = z[target];
-    // One exp per logit (kept in place), summed in double.
-    double sum = 0.0;
-    for (std::int64_t v = 0; v < vocab; ++v) {
-      z[v] = std::exp(z[v] - max_logit);
-      sum += z[v];
-    }
-    const double log_sum = std::log(sum);
-    loss += weight * (log_sum - static_cast<double>(target_logit - max_logit));
-    const float scale = static_cast<float>(weight / sum);
+    loss += weight * (std::log(exp_sum[row]) - static_cast<double>(target_logit[row] - row_max[row]));
+    const float scale = static_cast<float>(weight / exp_sum[row]);
     for (std::int64_t v = 0; v < vocab; ++v) z[v] *= scale;
-    z[target] -= weight;
+    const std::int64_t column = static_cast<std::int64_t>(targets[row]) - vocab_begin;
+    if (column >= 0 && column < vocab) z[column] -= weight;
   }
   return loss;
+}
+
+double cross_entropy_forward_backward(float* logits, const std::int32_t* targets,
+                                      const float* weights, std::int64_t n_rows,
+                                      std::int64_t vocab) {
+  std::vector<float> row_max(n_rows), target_logit(n_rows);
+  std::vector<double> exp_sum(n_rows);
+  cross_entropy_row_max(row_max.data(), logits, weights, n_rows, vocab);
+  cross_entropy_target_logit(target_logit.data(), logits, targets, weights, n_rows, vocab, 0);
+  cross_entropy_exp_sum(exp_sum.data(), logits, row_max.data(), weights, n_rows, vocab);
+  return cross_entropy_finish(logits, exp_sum.data(), row_max.data(), target_logit.data(), targets, weights, n_rows,
+                              vocab, 0);
 }
 
 void token_log_probs(double* log_probs, const float* logits, const std::int32_t* targets,
@@ -296,6 +336,27 @@ void token_log_probs(double* log_probs, const float* logits, const std::int32_t*
     for (std::int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(z[v] - max_logit));
     log_probs[row] = static_cast<double>(z[targets[row]] - max_logit) - std::log(sum);
   }
+}
+
+void adamw_update(float* p, const float* g, float* m, float* v, std::int64_t n, const AdamWStep& s) {
+  const float step_size = s.lr / s.bias_correction1;
+  for (std::int64_t i = 0; i < n; ++i) {
+    p[i] *= s.decay;
+    m[i] = m[i] * s.beta1 + g[i] * (1.0f - s.beta1);
+    v[i] = v[i] * s.beta2 + g[i] * g[i] * (1.0f - s.beta2);
+    const float denom = std::sqrt(v[i]) / s.bias_correction2_sqrt + s.eps;
+    p[i] -= step_size * m[i] / denom;
+  }
+}
+
+double sum_of_squares(const float* x, std::int64_t n) {
+  double sum = 0.0;
+  for (std::int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  return sum;
+}
+
+void scale(float* x, std::int64_t n, float factor) {
+  for (std::int64_t i = 0; i < n; ++i) x[i] *= factor;
 }
 
 }  // namespace xmtf::nn

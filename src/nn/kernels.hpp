@@ -64,14 +64,41 @@ void attention_backward(float* d_qkv, const float* d_out, const float* qkv, cons
                         std::int64_t batch, std::int64_t seq_len, std::int64_t n_heads,
                         std::int64_t head_dim, float* scratch);
 
-// Cross entropy with per-token weights: loss = sum_t weight[t] * -log softmax(logits[t])[target[t]].
-// Tokens with weight 0 are skipped (their d_logits row is 0). Overwrites logits[n, vocab] with
-// d loss / d logits (the softmax is computed in place) and returns the loss. Accumulates in double.
+// Cross entropy with per-token weights, loss = sum_t weight[t] * -log softmax(logits[t])[target[t]],
+// in four phases over a block of the vocabulary: [vocab_begin, vocab_begin + vocab) of the
+// logits' columns (the whole vocabulary on one rank). A vocabulary-parallel version inserts an
+// all-reduce after phases 1 (max), 2 (sum) and 3 (sum) and never gathers the logits (Megatron's
+// cross_entropy.py). Rows with weight 0 are skipped (their gradient row is 0).
+//   1. row_max[r]      = max over the block of logits[r]
+//   2. target_logit[r] = logits[r][target[r] - vocab_begin] when the target is in the block, else 0
+//   3. exp_sum[r]      = sum of exp(logits[r] - row_max[r]), the exps left IN PLACE in logits (double sum)
+//   4. d_logits (in place over the exps) = weight * (softmax - onehot); returns the loss (double)
+void cross_entropy_row_max(float* row_max, const float* logits, const float* weights, std::int64_t n_rows,
+                           std::int64_t vocab);
+void cross_entropy_target_logit(float* target_logit, const float* logits, const std::int32_t* targets,
+                                const float* weights, std::int64_t n_rows, std::int64_t vocab, std::int64_t vocab_begin);
+void cross_entropy_exp_sum(double* exp_sum, float* logits, const float* row_max, const float* weights,
+                           std::int64_t n_rows, std::int64_t vocab);
+double cross_entropy_finish(float* logits, const double* exp_sum, const float* row_max, const float* target_logit,
+                            const std::int32_t* targets, const float* weights, std::int64_t n_rows, std::int64_t vocab,
+                            std::int64_t vocab_begin);
+// The four phases on one rank: overwrites logits[n, vocab] with d loss / d logits and returns the loss.
 double cross_entropy_forward_backward(float* logits, const std::int32_t* targets,
                                       const float* weights, std::int64_t n_rows,
                                       std::int64_t vocab);
 // Forward only: per-token log p(target) into log_probs[n] (for scoring); logits untouched.
 void token_log_probs(double* log_probs, const float* logits, const std::int32_t* targets,
                      std::int64_t n_rows, std::int64_t vocab);
+
+// AdamW on one tensor, in torch.optim.AdamW's order: p *= decay (1 - lr * weight_decay, or 1);
+// m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr / bc1 * m / (sqrt(v) / bc2_sqrt + eps).
+struct AdamWStep {
+  float lr, beta1, beta2, eps, decay, bias_correction1, bias_correction2_sqrt;
+};
+void adamw_update(float* params, const float* grads, float* exp_avg, float* exp_avg_sq, std::int64_t n,
+                  const AdamWStep& step);
+// Sum of squares accumulated in double (for the global gradient norm), and x *= factor.
+double sum_of_squares(const float* x, std::int64_t n);
+void scale(float* x, std::int64_t n, float factor);
 
 }  // namespace xmtf::nn

@@ -3,6 +3,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <regex>
 #include <set>
@@ -60,7 +61,8 @@ const std::vector<std::string> kAssetKeys = {"repo", "kind", "revision", "includ
 const std::vector<std::string> kStageKeys = {
     "type", "run", "argv", "args", "options", "array", "after", "nodes", "ntasks", "ntasks_per_node",
     "cpus_per_task", "gpus_per_task", "gpus_per_node", "mem", "time", "mpi", "env", "outputs",
-    "extra_sbatch"};
+    "extra_sbatch", "inputs", "rerun_on"};
+const std::vector<std::string> kRerunTriggers = {"options", "inputs", "program"};
 // Placeholders every stage may use besides its array parameters.
 const std::vector<std::string> kBuiltinPlaceholders = {"run", "root", "jobs", "stage", "index"};
 
@@ -386,6 +388,21 @@ class ManifestReader {
       error_at(t.get("time")->source(), "time must look like 30, 02:00:00 or 1-12:00:00 (got \"{}\")", r.time);
   }
 
+  // A stage that sets tp, pp or dp (the trainer's options) starts tp x pp x dp ranks unless it
+  // says otherwise with nodes / ntasks / ntasks_per_node (plan then checks that they agree).
+  static void ranks_from_parallelism(const toml::table& t, Stage& stage) {
+    if (t.get("nodes") || t.get("ntasks") || t.get("ntasks_per_node")) return;
+    long long ranks = 1;
+    bool any = false;
+    for (const auto& option : stage.options) {
+      if ((option.name == "tp" || option.name == "pp" || option.name == "dp") && option.values.size() == 1) {
+        ranks *= std::max(1LL, std::atoll(option.values[0].c_str()));
+        any = true;
+      }
+    }
+    if (any) stage.resources.ntasks_per_node = static_cast<int>(std::min<long long>(ranks, 1 << 20));
+  }
+
   void read_stages(const toml::table& root, Manifest& m) {
     const toml::table* stages = subtable(root, "stages");
     if (!stages || stages->empty()) {
@@ -477,6 +494,7 @@ class ManifestReader {
     if (const toml::node* array = t.get("array")) stage.array = read_array(m, *array);
     stage.after = get_string_list(t, "after");
     read_resources(t, stage);
+    ranks_from_parallelism(t, stage);
     if (const toml::node* env = t.get("env")) {
       if (const toml::table* table = env->as_table()) {
         for (const auto& [key, value] : in_source_order(*table)) {
@@ -491,8 +509,20 @@ class ManifestReader {
     stage.outputs = get_string_list(t, "outputs");
     stage.extra_sbatch = get_string_list(t, "extra_sbatch");
     for (const auto& extra : stage.extra_sbatch) check_sbatch_option(*t.get("extra_sbatch"), extra);
+    stage.inputs = get_string_list(t, "inputs");
+    if (t.get("rerun_on")) read_rerun_on(*t.get("rerun_on"), stage);
     check_placeholders(t, stage);
     return stage;
+  }
+
+  void read_rerun_on(const toml::node& node, Stage& stage) {
+    stage.rerun_on = string_list(node, "rerun_on");
+    for (const auto& trigger : stage.rerun_on) {
+      if (std::find(kRerunTriggers.begin(), kRerunTriggers.end(), trigger) != kRerunTriggers.end()) continue;
+      auto suggestion = closest_match(trigger, kRerunTriggers);
+      error_at(node.source(), "rerun_on: unknown trigger \"{}\" (triggers: {}){}", trigger, join(kRerunTriggers, ", "),
+               suggestion ? fmt::format("; did you mean \"{}\"?", *suggestion) : "");
+    }
   }
 
   void check_placeholders(const toml::table& t, const Stage& stage) {
@@ -516,6 +546,7 @@ class ManifestReader {
     for (const auto& o : stage.options)
       for (const auto& v : o.values) check("options", v);
     for (const auto& o : stage.outputs) check("outputs", o);
+    for (const auto& i : stage.inputs) check("inputs", i);
     for (const auto& [k, v] : stage.env) check("env", v);
   }
 

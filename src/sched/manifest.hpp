@@ -80,6 +80,10 @@ struct Stage {
   std::vector<std::pair<std::string, std::string>> env;
   std::vector<std::string> outputs;  // paths that must exist after success ({param}s allowed)
   std::vector<std::string> extra_sbatch;
+  // Files the task reads besides those its typed options name ({param}s allowed; folders
+  // recursively, globs), and what makes a done task stale (fingerprint.hpp).
+  std::vector<std::string> inputs;
+  std::vector<std::string> rerun_on = {"options", "inputs", "program"};
   SourceLocation where;
 
   std::size_t task_count() const;

@@ -176,7 +176,8 @@ void check_resources(const Manifest& m, const Stage& s, std::vector<std::string>
   int gpus_per_node = std::max(r.gpus_per_node, r.gpus_per_task * r.ntasks_per_node);
   int cpus_per_node = r.cpus_per_task * r.ntasks_per_node;
   auto problem = [&](const std::string& text) { problems.push_back(fmt::format("{}: stage '{}': {}", s.where.str(), s.name, text)); };
-  if (const StageOption* tp = find_option(s, "tp")) {
+  if (find_option(s, "tp") || find_option(s, "pp") || find_option(s, "dp")) {
+    const StageOption* tp = find_option(s, "tp");
     const StageOption* pp = find_option(s, "pp");
     const StageOption* dp = find_option(s, "dp");
     auto value = [](const StageOption* o) { return o && !o->values.empty() ? std::atoi(o->values[0].c_str()) : 1; };
@@ -190,6 +191,9 @@ void check_resources(const Manifest& m, const Stage& s, std::vector<std::string>
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
     if (r.cpus_per_task > static_cast<int>(cores))
       problem(fmt::format("cpus_per_task = {}, but this machine has {} cores", r.cpus_per_task, cores));
+    else if (s.mpi && static_cast<long long>(r.total_tasks()) * r.cpus_per_task > static_cast<long long>(cores))
+      problem(fmt::format("{} MPI ranks x cpus_per_task {} need {} cores, but this machine has {}", r.total_tasks(),
+                          r.cpus_per_task, static_cast<long long>(r.total_tasks()) * r.cpus_per_task, cores));
     if (gpus_per_node > 0 && !fs::exists("/dev/nvidia0"))
       problem(fmt::format("asks for {} GPU(s) per node, but this machine has none", gpus_per_node));
     return;
@@ -219,7 +223,7 @@ void check_options_against_help(const Stage& stage, const fs::path& executable, 
     flags.insert((*it)[1]);
   std::vector<std::string> candidates = {"array", "after", "nodes", "ntasks", "ntasks_per_node", "cpus_per_task",
                                          "gpus_per_task", "gpus_per_node", "mem", "time", "mpi", "env", "outputs",
-                                         "extra_sbatch", "options", "args", "type"};
+                                         "extra_sbatch", "options", "args", "type", "inputs", "rerun_on"};
   for (const auto& f : flags) {
     std::string key = f;
     std::replace(key.begin(), key.end(), '-', '_');
@@ -254,6 +258,12 @@ StageSpec make_spec(const Plan& plan, const Stage& stage, const fs::path& execut
   spec.task_count = stage.task_count();
   spec.workdir = m.workdir.string();
   spec.run_dir = plan.run_dir.string();
+  spec.inputs = stage.inputs;
+  spec.rerun_on = stage.rerun_on;
+  for (const auto& dep : stage.after) {
+    const Stage& upstream = *m.find_stage(dep);
+    spec.after.push_back({dep, arrays_aligned(stage, upstream), upstream.task_count()});
+  }
   return spec;
 }
 
@@ -318,8 +328,15 @@ std::string sbatch_script(const Plan& plan, const PlannedStage& planned, const f
   if (!m.slurm.qos.empty()) sbatch("--qos", m.slurm.qos);
   if (!m.slurm.signal.empty()) sbatch("--signal", m.slurm.signal);
   s += m.slurm.requeue ? "#SBATCH --requeue\n" : "#SBATCH --no-requeue\n";
-  for (const auto& extra : m.slurm.extra_sbatch) s += "#SBATCH " + extra + "\n";
-  for (const auto& extra : stage.extra_sbatch) s += "#SBATCH " + extra + "\n";
+  // "--name=value" entries get their value quoted like every other setting: sbatch splits an
+  // #SBATCH line at spaces outside quotes.
+  auto extra_line = [&](const std::string& extra) {
+    auto eq = extra.find('=');
+    if (eq == std::string::npos) s += "#SBATCH " + extra + "\n";
+    else sbatch(extra.substr(0, eq), extra.substr(eq + 1));
+  };
+  for (const auto& extra : m.slurm.extra_sbatch) extra_line(extra);
+  for (const auto& extra : stage.extra_sbatch) extra_line(extra);
   if (!m.slurm.setup.empty()) {
     s += "\n# setup lines from the manifest\n";
     for (const auto& line : m.slurm.setup) s += line + "\n";

@@ -30,6 +30,14 @@ std::string spec_to_json(const StageSpec& s) {
   j["task_count"] = s.task_count;
   j["workdir"] = s.workdir;
   j["run_dir"] = s.run_dir;
+  j["inputs"] = s.inputs;
+  j["rerun_on"] = s.rerun_on;
+  j["after"] = json::array();
+  for (const auto& d : s.after) j["after"].push_back({{"stage", d.stage}, {"aligned", d.aligned}, {"tasks", d.tasks}});
+  if (s.program.known())
+    j["program"] = {{"path", s.program.path},         {"version", s.program.version}, {"sha256", s.program.sha256},
+                    {"size", s.program.size},         {"inode", s.program.inode},     {"mtime_ns", s.program.mtime_ns},
+                    {"ctime_ns", s.program.ctime_ns}};
   return j.dump(2) + "\n";
 }
 
@@ -53,6 +61,15 @@ StageSpec spec_from_json(const std::string& text, const std::string& origin) {
     s.task_count = j.at("task_count");
     s.workdir = j.at("workdir");
     s.run_dir = j.at("run_dir");
+    s.inputs = j.value("inputs", std::vector<std::string>{});
+    s.rerun_on = j.value("rerun_on", s.rerun_on);
+    for (const auto& d : j.value("after", json::array()))
+      s.after.push_back({d.at("stage"), d.at("aligned"), d.at("tasks")});
+    if (j.contains("program")) {
+      const json& p = j["program"];
+      s.program = {p.at("path"), p.at("version"), p.at("sha256"), p.at("size"), p.at("inode"), p.at("mtime_ns"),
+                   p.at("ctime_ns")};
+    }
     return s;
   } catch (const json::exception& e) {
     fail("{}: broken stage spec: {}", origin, e.what());

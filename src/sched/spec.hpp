@@ -3,6 +3,7 @@
 // (stage.json: the program, argument templates, launcher, outputs) and the task table
 // (tasks.tsv: array index -> parameter values). Everything a task needs is in these two files,
 // so a manifest edited after submission never changes a job already queued.
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <utility>
@@ -11,6 +12,25 @@
 #include "sched/placeholders.hpp"
 
 namespace xmtf::sched {
+
+// What a program is, for task fingerprints: its version (`--version`, pipeline programs only)
+// and the sha256 of the executable. The stat fields are the cache key: a program whose size,
+// mtime, ctime and inode are unchanged is not hashed again.
+struct ProgramIdentity {
+  std::string path;
+  std::string version;
+  std::string sha256;
+  std::uint64_t size = 0, inode = 0;
+  std::int64_t mtime_ns = 0, ctime_ns = 0;
+  bool known() const { return !sha256.empty(); }
+};
+
+// A stage this one runs after, as the task wrapper checks it before starting the program.
+struct UpstreamStage {
+  std::string stage;
+  bool aligned = false;  // task i needs task i of it; else every task of it
+  std::size_t tasks = 0;
+};
 
 struct StageSpec {
   std::string run;
@@ -28,6 +48,12 @@ struct StageSpec {
   std::size_t task_count = 1;
   std::string workdir;                // absolute
   std::string run_dir;                // absolute: <workdir>/jobs/<run>
+  // Fingerprints (fingerprint.hpp). Optional in stage.json: specs written before them read
+  // as no inputs, every trigger, no dependencies, program not yet identified.
+  std::vector<std::string> inputs;    // templates, relative to workdir
+  std::vector<std::string> rerun_on = {"options", "inputs", "program"};
+  std::vector<UpstreamStage> after;   // every upstream task a task needs must be done first
+  ProgramIdentity program;
 };
 
 std::string spec_to_json(const StageSpec& spec);

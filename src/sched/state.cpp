@@ -2,9 +2,13 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/fs.hpp"
+#include "core/log.hpp"
 #include "core/text.hpp"
 
 namespace xmtf::sched {
@@ -28,8 +32,53 @@ struct Statement {
 
 }  // namespace
 
+void write_launch_record(const Submission& s) {
+  nlohmann::json j = {{"format", "xmtf-submission/1"}, {"stage", s.stage},        {"job_id", s.job_id},
+                      {"index_offset", s.index_offset}, {"indices", format_index_ranges(s.indices)},
+                      {"dependency", s.dependency},      {"submitted_at", s.submitted_at}, {"cancelled", s.cancelled}};
+  write_file_atomic(fs::path(s.launch_dir) / "submission.json", j.dump(2) + "\n");
+}
+
+std::vector<Submission> read_launch_records(const fs::path& run_dir) {
+  std::vector<Submission> out;
+  std::error_code ec;
+  for (const auto& stage : fs::directory_iterator(run_dir, ec)) {
+    if (!stage.is_directory() || !fs::is_directory(stage.path() / "launch")) continue;
+    for (const auto& launch : fs::directory_iterator(stage.path() / "launch")) {
+      fs::path record = launch.path() / "submission.json";
+      if (!fs::exists(record)) continue;
+      try {
+        auto j = nlohmann::json::parse(read_file(record));
+        Submission s;
+        s.stage = j.at("stage");
+        s.job_id = j.at("job_id");
+        s.index_offset = j.at("index_offset");
+        s.indices = parse_index_ranges(j.at("indices"));
+        s.dependency = j.at("dependency");
+        s.launch_dir = launch.path().string();
+        s.submitted_at = j.at("submitted_at");
+        s.cancelled = j.value("cancelled", false);
+        out.push_back(std::move(s));
+      } catch (const std::exception& e) {
+        fail("{}: unreadable submission record: {}", record.string(), e.what());
+      }
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Submission& a, const Submission& b) {
+    return a.submitted_at != b.submitted_at ? a.submitted_at < b.submitted_at : a.launch_dir < b.launch_dir;
+  });
+  for (std::size_t i = 0; i < out.size(); ++i) out[i].id = static_cast<long>(i + 1);
+  return out;
+}
+
+std::vector<Submission> load_submissions(const fs::path& run_dir) {
+  if (fs::exists(run_dir / "state.sqlite")) return StateStore(run_dir).submissions();
+  return read_launch_records(run_dir);
+}
+
 StateStore::StateStore(const std::filesystem::path& run_dir) : path_(run_dir / "state.sqlite") {
   std::filesystem::create_directories(run_dir);
+  bool existed = fs::exists(path_);
   if (sqlite3_open(path_.c_str(), &db_) != SQLITE_OK) fail("cannot open {}: {}", path_.string(), sqlite3_errmsg(db_));
   sqlite3_busy_timeout(db_, 10000);
   exec("PRAGMA journal_mode=WAL");
@@ -37,6 +86,17 @@ StateStore::StateStore(const std::filesystem::path& run_dir) : path_(run_dir / "
             id INTEGER PRIMARY KEY AUTOINCREMENT, stage TEXT NOT NULL, job_id TEXT NOT NULL,
             index_offset INTEGER NOT NULL, indices TEXT NOT NULL, dependency TEXT NOT NULL,
             launch_dir TEXT NOT NULL, submitted_at REAL NOT NULL, cancelled INTEGER NOT NULL DEFAULT 0))");
+  if (existed) return;
+  std::vector<Submission> records = read_launch_records(run_dir);
+  if (records.empty()) return;
+  exec("BEGIN");
+  for (auto& record : records) {
+    insert(record);
+    if (record.cancelled) mark_cancelled(record.id);
+  }
+  exec("COMMIT");
+  rebuilt_ = true;
+  log::warn("{} was missing: rebuilt from {} submission records in the launch folders", path_.string(), records.size());
 }
 
 StateStore::~StateStore() { sqlite3_close(db_); }
@@ -51,6 +111,11 @@ void StateStore::exec(const std::string& sql) {
 }
 
 void StateStore::add(Submission& s) {
+  insert(s);
+  write_launch_record(s);
+}
+
+void StateStore::insert(Submission& s) {
   Statement st(db_, "INSERT INTO submissions(stage, job_id, index_offset, indices, dependency, launch_dir, submitted_at) VALUES(?,?,?,?,?,?,?)");
   st.bind(1, s.stage);
   st.bind(2, s.job_id);
@@ -67,13 +132,22 @@ void StateStore::set_dependency(long id, const std::string& dependency) {
   Statement st(db_, "UPDATE submissions SET dependency = ? WHERE id = ?");
   st.bind(1, dependency);
   st.bind(2, static_cast<long long>(id));
-  sqlite3_step(st.handle);
+  if (sqlite3_step(st.handle) != SQLITE_DONE) fail("sqlite {}: {}", path_.string(), sqlite3_errmsg(db_));
+  write_launch_record(by_id(id));
 }
 
 void StateStore::mark_cancelled(long id) {
   Statement st(db_, "UPDATE submissions SET cancelled = 1 WHERE id = ?");
   st.bind(1, static_cast<long long>(id));
-  sqlite3_step(st.handle);
+  if (sqlite3_step(st.handle) != SQLITE_DONE) fail("sqlite {}: {}", path_.string(), sqlite3_errmsg(db_));
+  Submission s = by_id(id);
+  if (fs::exists(fs::path(s.launch_dir) / "submission.json")) write_launch_record(s);
+}
+
+Submission StateStore::by_id(long id) const {
+  for (auto& s : submissions())
+    if (s.id == id) return s;
+  fail("{}: no submission {}", path_.string(), id);
 }
 
 std::vector<Submission> StateStore::submissions() const {

@@ -22,8 +22,19 @@ struct Submission {
   bool cancelled = false;
 };
 
+// Each submission is also recorded in its launch folder (launch/NNNN/submission.json, written
+// after sbatch answered), so that a lost state.sqlite can be rebuilt from them.
+void write_launch_record(const Submission& submission);
+std::vector<Submission> read_launch_records(const std::filesystem::path& run_dir);  // oldest first
+
+// The submissions of a run: from state.sqlite, or from the launch records when it is missing
+// (read only: status never writes).
+std::vector<Submission> load_submissions(const std::filesystem::path& run_dir);
+
 class StateStore {
  public:
+  // Opens (creates) state.sqlite; when it was missing but launch records exist, rebuilds it
+  // from them and says so.
   explicit StateStore(const std::filesystem::path& run_dir);
   ~StateStore();
   StateStore(const StateStore&) = delete;
@@ -34,11 +45,15 @@ class StateStore {
   void mark_cancelled(long submission_id);
   std::vector<Submission> submissions() const;  // oldest first
   int next_launch_number(const std::string& stage) const;
+  bool rebuilt() const { return rebuilt_; }
 
  private:
   void exec(const std::string& sql);
+  void insert(Submission& submission);
+  Submission by_id(long submission_id) const;
   sqlite3* db_ = nullptr;
   std::filesystem::path path_;
+  bool rebuilt_ = false;
 };
 
 // "0-3,7,9-12" from sorted indices, and back.

@@ -1,8 +1,8 @@
 #include "sched/status.hpp"
 
-#include <signal.h>
 
 #include <algorithm>
+#include <chrono>
 #include <fmt/format.h>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -51,6 +51,7 @@ const char* task_state_name(TaskState state) {
     case TaskState::failed: return "failed";
     case TaskState::running: return "running";
     case TaskState::pending: return "pending";
+    case TaskState::blocked: return "blocked";
     default: return "never-ran";
   }
 }
@@ -88,26 +89,46 @@ std::map<std::size_t, LatestJob> latest_jobs(const std::vector<Submission>& subm
   return latest;
 }
 
-bool process_alive_here(const Marker& m) {
-  return m.host == host_name() && m.pid > 0 && (::kill(static_cast<pid_t>(m.pid), 0) == 0 || errno == EPERM);
+// A retired (stale) task counts as not submitted until a job newer than its retirement holds it.
+bool submitted_since_retired(const fs::path& stage_dir, std::size_t index, const LatestJob* job) {
+  if (!job || !job->submission) return false;
+  std::error_code ec;
+  auto retired = fs::last_write_time(marker_path(stage_dir, index, "stale"), ec);
+  if (ec) return true;
+  double retired_at = std::chrono::duration<double>(std::chrono::file_clock::to_sys(retired).time_since_epoch()).count();
+  return job->submission->submitted_at >= retired_at;
 }
 
-TaskStatus classify(const fs::path& stage_dir, std::size_t index, const MarkerFlags& flags, const LatestJob* job,
-                    const StatusInputs& in) {
+TaskStatus classify(const RunInfo& run, const fs::path& stage_dir, const TaskId& task, const MarkerFlags& flags,
+                    const LatestJob* job, const StatusInputs& in) {
   TaskStatus t;
+  std::size_t index = task.index;
+  std::string bad_done;  // a .done that is no completion record: the task is not done
   if (flags.done) {
-    t.state = TaskState::done;
-    return t;
+    DoneMarker done = read_done_marker(stage_dir, task, run.workdir);
+    if (done.is_done()) {
+      t.state = TaskState::done;
+      return t;
+    }
+    bad_done = done.problem;
   }
   const SlurmTask* queued = nullptr;
+  bool job_known = false;  // SLURM (squeue or sacct) still knows the job holding this task
   if (job && job->submission) {
     t.job = fmt::format("{}_{}", job->submission->job_id, job->array_task);
     t.log = (stage_dir / "logs" / fmt::format("{}_{}.out", job->submission->job_id, job->array_task)).string();
     auto found = in.queue.find(job->submission->job_id);
     if (found != in.queue.end()) {
+      job_known = true;
       auto task = found->second.find(job->array_task);
       if (task != found->second.end()) queued = &task->second;
     }
+  }
+  if (queued && queued->state == "PENDING" && queued->reason == "DependencyNeverSatisfied") {
+    t.state = TaskState::blocked;
+    t.detail = "waits for a dependency that can never be satisfied (a task it waits for failed); `xmtf resubmit` "
+               "re-points it";
+    return t;
   }
   if (queued && queued->state == "PENDING") {
     t.state = TaskState::pending;
@@ -122,7 +143,7 @@ TaskStatus classify(const fs::path& stage_dir, std::size_t index, const MarkerFl
     auto marker = read_marker(stage_dir, index, "running");
     if (marker && !marker->log.empty()) t.log = marker->log;
     // Inside SLURM the queue (above) says whether it still runs; locally, the process does.
-    if (marker && marker->job_id.empty() && process_alive_here(*marker)) {
+    if (marker && marker->job_id.empty() && attempt_alive_here(*marker)) {
       t.state = TaskState::running;
       return t;
     }
@@ -132,6 +153,11 @@ TaskStatus classify(const fs::path& stage_dir, std::size_t index, const MarkerFl
     t.state = TaskState::failed;
     t.detail = marker ? fmt::format("{} (attempt {})", marker->reason, marker->attempt) : "failed";
     if (marker && !marker->log.empty()) t.log = marker->log;
+    return t;
+  }
+  if (flags.stale && !submitted_since_retired(stage_dir, index, job)) {
+    t.state = TaskState::never_ran;  // its last job ran the run that was retired
+    t.detail = "stale: to rerun";
     return t;
   }
   if (queued) {  // finished in SLURM's eyes, but no marker says so
@@ -144,6 +170,18 @@ TaskStatus classify(const fs::path& stage_dir, std::size_t index, const MarkerFl
   if (flags.running) {
     t.state = TaskState::failed;
     t.detail = "started but ended without a marker (killed?)";
+    return t;
+  }
+  if (!bad_done.empty()) {
+    t.state = TaskState::failed;
+    t.detail = bad_done;
+    return t;
+  }
+  if (job_known) {
+    // squeue -r lists every pending task of a job it knows: one missing without any marker never
+    // started and left the queue, which is what scancel of a pending task does.
+    t.state = TaskState::failed;
+    t.detail = "cancelled: removed from the queue before it started";
     return t;
   }
   if (job && job->submission) {
@@ -176,67 +214,107 @@ RunStatus compute_status(const RunInfo& run, const StatusInputs& in) {
     for (std::size_t i = 0; i < stage.tasks; ++i) {
       auto f = flags.find(i);
       auto j = latest.find(i);
-      s.tasks[i] = classify(stage_dir, i, f == flags.end() ? none : f->second, j == latest.end() ? nullptr : &j->second, in);
+      s.tasks[i] = classify(run, stage_dir, {run.run, stage.name, i}, f == flags.end() ? none : f->second,
+                            j == latest.end() ? nullptr : &j->second, in);
     }
     status.stages.push_back(std::move(s));
   }
   return status;
 }
 
+namespace {
+
+std::vector<std::string> unique_job_ids(const std::vector<Submission>& submissions) {
+  std::vector<std::string> ids;
+  for (const auto& s : submissions)
+    if (std::find(ids.begin(), ids.end(), s.job_id) == ids.end()) ids.push_back(s.job_id);
+  return ids;
+}
+
+// Jobs SLURM's queue cannot explain fully: forgotten ones (past MinJobAge) and ones with tasks
+// squeue no longer lists (scancel'd before they started). Accounting, where the cluster has it,
+// knows their final state; it never overrides what squeue says.
+void ask_accounting(const std::vector<Submission>& submissions, QueueSnapshot& queue) {
+  if (!sacct_available()) return;
+  std::vector<std::string> ids;
+  double earliest = unix_now();
+  for (const auto& s : submissions) {
+    auto found = queue.find(s.job_id);
+    bool incomplete = found == queue.end() || std::any_of(s.indices.begin(), s.indices.end(), [&](std::size_t i) {
+                        return !found->second.count(i - s.index_offset);
+                      });
+    if (incomplete && std::find(ids.begin(), ids.end(), s.job_id) == ids.end()) {
+      ids.push_back(s.job_id);
+      earliest = std::min(earliest, s.submitted_at);
+    }
+  }
+  for (auto& [job, tasks] : sacct(ids, earliest))
+    for (auto& [task, state] : tasks) queue[job].emplace(task, state);
+}
+
+}  // namespace
+
 RunStatus query_status(const RunInfo& run, int lost_after_seconds) {
   StatusInputs in;
   in.now = unix_now();
   in.lost_after_seconds = lost_after_seconds;
-  if (fs::exists(run.dir / "state.sqlite")) {
-    StateStore store(run.dir);
-    in.submissions = store.submissions();
-  }
-  if (!in.submissions.empty() && slurm_available()) {
-    std::vector<std::string> ids;
-    for (const auto& s : in.submissions)
-      if (std::find(ids.begin(), ids.end(), s.job_id) == ids.end()) ids.push_back(s.job_id);
-    in.queue = squeue(ids);
-    // Jobs squeue no longer knows (past MinJobAge): ask accounting, where the cluster has it.
-    std::vector<std::string> forgotten;
-    double earliest = in.now;
-    for (const auto& s : in.submissions)
-      if (!in.queue.count(s.job_id) && std::find(forgotten.begin(), forgotten.end(), s.job_id) == forgotten.end()) {
-        forgotten.push_back(s.job_id);
-        earliest = std::min(earliest, s.submitted_at);
-      }
-    for (auto& [job, tasks] : sacct(forgotten, earliest)) in.queue[job] = std::move(tasks);
+  in.submissions = load_submissions(run.dir);
+  if (!in.submissions.empty()) {
+    if (!slurm_available())
+      fail("run {} was submitted to SLURM, but squeue is not on PATH here: its queued tasks cannot be told from failed "
+           "ones (run `xmtf status` where the SLURM client is)",
+           run.run);
+    in.queue = squeue(unique_job_ids(in.submissions));
+    ask_accounting(in.submissions, in.queue);
   }
   return compute_status(run, in);
 }
+
+namespace {
+
+// " lang=sw" for a task of an array over lang; "" when the task table cannot be read.
+std::string task_params(const RunInfo& run, const std::string& stage, std::size_t index) {
+  std::string params;
+  try {
+    StageSpec spec = read_spec(run.dir / stage / "stage.json");
+    auto values = read_task_row(run.dir / stage / "tasks.tsv", index, spec.params.size());
+    for (std::size_t p = 0; p < values.size(); ++p) params += fmt::format(" {}={}", spec.params[p], values[p]);
+  } catch (const Error&) {
+  }
+  return params;
+}
+
+// The tasks in one state, one line each with why and their log, at most max_listed.
+std::string list_tasks(const RunInfo& run, const RunStatus& status, TaskState state, const std::string& title,
+                       std::size_t max_listed) {
+  std::string out;
+  std::size_t total = 0;
+  for (const auto& s : status.stages)
+    for (std::size_t i = 0; i < s.tasks.size(); ++i) {
+      const TaskStatus& t = s.tasks[i];
+      if (t.state != state || ++total > max_listed) continue;
+      if (total == 1) out += title + ":\n";
+      out += fmt::format("  {}[{}]{}: {}\n    log: {}\n", s.name, i, task_params(run, s.name, i), t.detail,
+                         t.log.empty() ? "-" : t.log);
+    }
+  if (total > max_listed) out += fmt::format("  ... and {} more {} tasks\n", total - max_listed, task_state_name(state));
+  return out;
+}
+
+}  // namespace
 
 std::string format_status(const RunInfo& run, const RunStatus& status, std::size_t max_failed_listed) {
   std::string out = fmt::format("run {} ({}, {})\n", run.run, run.executor, run.dir.string());
   std::size_t width = 5;
   for (const auto& s : status.stages) width = std::max(width, s.name.size());
-  out += fmt::format("  {:<{}} {:>7} {:>7} {:>7} {:>7} {:>9} {:>7}\n", "stage", width, "done", "failed", "running",
-                     "pending", "never-ran", "total");
+  out += fmt::format("  {:<{}} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>7}\n", "stage", width, "done", "failed", "running",
+                     "pending", "blocked", "never-ran", "total");
   for (const auto& s : status.stages)
-    out += fmt::format("  {:<{}} {:>7} {:>7} {:>7} {:>7} {:>9} {:>7}\n", s.name, width, s.count(TaskState::done),
+    out += fmt::format("  {:<{}} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>7}\n", s.name, width, s.count(TaskState::done),
                        s.count(TaskState::failed), s.count(TaskState::running), s.count(TaskState::pending),
-                       s.count(TaskState::never_ran), s.tasks.size());
-  std::size_t listed = 0, failed_total = 0;
-  for (const auto& s : status.stages) {
-    for (std::size_t i = 0; i < s.tasks.size(); ++i) {
-      const TaskStatus& t = s.tasks[i];
-      if (t.state != TaskState::failed) continue;
-      if (++failed_total > max_failed_listed) continue;
-      if (listed++ == 0) out += "failed tasks:\n";
-      std::string params;
-      try {
-        StageSpec spec = read_spec(run.dir / s.name / "stage.json");
-        auto values = read_task_row(run.dir / s.name / "tasks.tsv", i, spec.params.size());
-        for (std::size_t p = 0; p < values.size(); ++p) params += fmt::format(" {}={}", spec.params[p], values[p]);
-      } catch (const Error&) {
-      }
-      out += fmt::format("  {}[{}]{}: {}\n    log: {}\n", s.name, i, params, t.detail, t.log.empty() ? "-" : t.log);
-    }
-  }
-  if (failed_total > max_failed_listed) out += fmt::format("  ... and {} more failed tasks\n", failed_total - max_failed_listed);
+                       s.count(TaskState::blocked), s.count(TaskState::never_ran), s.tasks.size());
+  out += list_tasks(run, status, TaskState::failed, "failed tasks", max_failed_listed);
+  out += list_tasks(run, status, TaskState::blocked, "blocked tasks (`xmtf resubmit` repairs them)", max_failed_listed);
   out += status.all_done() ? "all tasks done\n" : "";
   return out;
 }

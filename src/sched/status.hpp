@@ -21,12 +21,14 @@ struct RunInfo {
 };
 RunInfo read_run_info(const std::filesystem::path& run_dir);
 
-enum class TaskState { done, failed, running, pending, never_ran };
+// blocked: queued, but waiting for a dependency SLURM can no longer satisfy (DependencyNeverSatisfied:
+// an upstream task it waits for failed); `xmtf resubmit` re-points it.
+enum class TaskState { done, failed, running, pending, blocked, never_ran };
 const char* task_state_name(TaskState state);
 
 struct TaskStatus {
   TaskState state = TaskState::never_ran;
-  std::string detail;  // why failed / pending reason
+  std::string detail;  // why failed or blocked / pending reason
   std::string log;
   std::string job;     // SLURM job of the latest submission, "A_i"
 };
@@ -52,7 +54,8 @@ struct StatusInputs {
 };
 
 RunStatus compute_status(const RunInfo& run, const StatusInputs& inputs);
-// Gathers the inputs (state store + one squeue call when SLURM is there) and computes.
+// Gathers the inputs (the run's submissions, one squeue call, sacct where accounting exists) and
+// computes. Throws xmtf::Error when SLURM cannot be asked about a run that was submitted to it.
 RunStatus query_status(const RunInfo& run, int lost_after_seconds = 120);
 std::string format_status(const RunInfo& run, const RunStatus& status, std::size_t max_failed_listed = 50);
 

@@ -6,6 +6,9 @@
 // the marker atomically.
 #include <filesystem>
 #include <optional>
+#include <string>
+
+#include "sched/markers.hpp"
 
 namespace xmtf::sched {
 
@@ -20,5 +23,11 @@ int run_task(const TaskRequest& request);
 
 std::string host_name();
 double unix_now();
+
+// When a process started (clock ticks since boot, /proc/<pid>/stat); 0 when there is no such process.
+long long process_start_ticks(long pid);
+// Whether the attempt a .running marker describes still has a process alive on this host: its
+// wrapper (the same pid and start time) or anything in its program's process group.
+bool attempt_alive_here(const Marker& running);
 
 }  // namespace xmtf::sched

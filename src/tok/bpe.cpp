@@ -84,11 +84,16 @@ void BpeModel::load(simdjson::dom::element model, bool byte_mode) {
   simdjson::dom::object vocab;
   if (model["vocab"].get(vocab)) fail("model.vocab must be an object of token -> id");
   std::int32_t max_id = -1;
+  const std::int64_t id_bound = max_token_id_for(static_cast<std::int64_t>(vocab.size()));
   token_to_id_.reserve(vocab.size());
   symbol_to_id_.reserve(vocab.size());
   for (auto [key, value] : vocab) {
     std::int64_t id;
     if (value.get(id) || id < 0 || id > INT32_MAX) fail("model.vocab[{:?}] must be a non-negative integer id", key);
+    if (id >= id_bound) {
+      fail("model.vocab[{:?}] has id {}, far past the vocabulary's {} entries (ids index a table: at most {} here)", key,
+           id, vocab.size(), id_bound - 1);
+    }
     token_to_id_.emplace(std::string(key), static_cast<std::int32_t>(id));
     max_id = std::max<std::int32_t>(max_id, static_cast<std::int32_t>(id));
   }

@@ -17,6 +17,11 @@
 
 namespace xmtf::tok {
 
+// Ids index dense tables (id -> token), so an id far past the entry count would make a table of
+// that size: ids must stay below this bound (4x the entries, plus room for specials), checked
+// before anything is allocated. Real vocabularies are dense (BLOOM: 250,680 entries, ids < 250,680).
+inline std::int64_t max_token_id_for(std::int64_t n_entries) { return 4 * n_entries + 1024; }
+
 class BpeModel {
  public:
   // model is the "model" object of tokenizer.json; throws xmtf::Error on anything malformed.

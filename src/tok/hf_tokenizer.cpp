@@ -174,6 +174,11 @@ void HfTokenizer::load_added_tokens(simdjson::dom::element added_tokens) {
     auto token = std::make_unique<AddedToken>();
     std::int64_t id;
     if (entry["id"].get(id) || id < 0 || id > INT32_MAX) fail("added_tokens[].id must be a non-negative integer");
+    // The id sets vocab_size(), which sizes models' embedding checks and tables downstream.
+    const std::int64_t id_bound = max_token_id_for(model_.vocab_size());
+    if (id >= id_bound) {
+      fail("added_tokens[] id {} is far past the vocabulary's {} ids (at most {} here)", id, model_.vocab_size(), id_bound - 1);
+    }
     token->id = static_cast<std::int32_t>(id);
     token->original_content = get_string(entry, "content", "added_tokens[]");
     token->single_word = get_bool(entry, "single_word", false);

@@ -7,6 +7,7 @@
 
 namespace xmtf::train {
 
-std::unique_ptr<SampleSource> open_h5_shard(const std::filesystem::path& path);
+// Reads every sample once to check its ids against [0, vocab_size).
+std::unique_ptr<SampleSource> open_h5_shard(const std::filesystem::path& path, std::int64_t vocab_size);
 
 }  // namespace xmtf::train

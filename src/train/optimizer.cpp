@@ -8,8 +8,9 @@
 
 namespace xmtf::train {
 
-AdamW::AdamW(const models::ParameterLayout& layout, AdamWSettings settings)
+AdamW::AdamW(const models::ParameterLayout& layout, AdamWSettings settings, const nn::Backend& backend)
     : settings_(settings),
+      backend_(backend),
       exp_avg_(layout.total_floats(), 0.0f),
       exp_avg_sq_(layout.total_floats(), 0.0f) {
   for (const models::TensorSpec& spec : layout.tensors()) {
@@ -22,42 +23,30 @@ void AdamW::update(std::vector<float>& params, const std::vector<float>& grads, 
     fail("AdamW: buffer sizes differ from the parameter layout");
   }
   ++step_;
-  const auto beta1 = static_cast<float>(settings_.beta1);
-  const auto beta2 = static_cast<float>(settings_.beta2);
-  const float bias_correction1 = static_cast<float>(1.0 - std::pow(settings_.beta1, step_));
-  const float bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(settings_.beta2, step_)));
-  const float step_size = static_cast<float>(lr) / bias_correction1;
-  const auto eps = static_cast<float>(settings_.eps);
+  nn::AdamWStep step;
+  step.lr = static_cast<float>(lr);
+  step.beta1 = static_cast<float>(settings_.beta1);
+  step.beta2 = static_cast<float>(settings_.beta2);
+  step.eps = static_cast<float>(settings_.eps);
+  step.bias_correction1 = static_cast<float>(1.0 - std::pow(settings_.beta1, step_));
+  step.bias_correction2_sqrt = static_cast<float>(std::sqrt(1.0 - std::pow(settings_.beta2, step_)));
+  const float decay = static_cast<float>(1.0 - lr * settings_.weight_decay);
   for (const Range& range : ranges_) {
-    const float decay = range.weight_decay ? static_cast<float>(1.0 - lr * settings_.weight_decay) : 1.0f;
-    float* p = params.data() + range.offset;
-    const float* g = grads.data() + range.offset;
-    float* m = exp_avg_.data() + range.offset;
-    float* v = exp_avg_sq_.data() + range.offset;
-    for (std::int64_t i = 0; i < range.numel; ++i) {
-      p[i] *= decay;
-      m[i] = m[i] * beta1 + g[i] * (1.0f - beta1);
-      v[i] = v[i] * beta2 + g[i] * g[i] * (1.0f - beta2);
-      const float denom = std::sqrt(v[i]) / bias_correction2_sqrt + eps;
-      p[i] -= step_size * m[i] / denom;
-    }
+    step.decay = range.weight_decay ? decay : 1.0f;
+    backend_.adamw_update(params.data() + range.offset, grads.data() + range.offset, exp_avg_.data() + range.offset,
+                          exp_avg_sq_.data() + range.offset, range.numel, step);
   }
 }
 
-double global_grad_norm(const std::vector<float>& grads) {
-  double sum = 0.0;
-  for (float g : grads) sum += static_cast<double>(g) * g;
-  return std::sqrt(sum);
+double global_grad_norm(const std::vector<float>& grads, const nn::Backend& backend) {
+  return std::sqrt(backend.sum_of_squares(grads.data(), static_cast<std::int64_t>(grads.size())));
 }
 
-double clip_grad_norm(std::vector<float>& grads, double max_norm) {
-  const double norm = global_grad_norm(grads);
+double clip_grad_norm(std::vector<float>& grads, double max_norm, const nn::Backend& backend) {
+  const double norm = global_grad_norm(grads, backend);
   if (max_norm > 0.0) {
     const double coefficient = max_norm / (norm + 1e-6);
-    if (coefficient < 1.0) {
-      const auto c = static_cast<float>(coefficient);
-      for (float& g : grads) g *= c;
-    }
+    if (coefficient < 1.0) backend.scale(grads.data(), static_cast<std::int64_t>(grads.size()), static_cast<float>(coefficient));
   }
   return norm;
 }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "models/parameters.hpp"
+#include "nn/backend.hpp"
 
 namespace xmtf::train {
 
@@ -22,7 +23,7 @@ struct AdamWSettings {
 class AdamW {
  public:
   // Decay applies to tensors with TensorSpec::weight_decay (not to biases and LayerNorms).
-  AdamW(const models::ParameterLayout& layout, AdamWSettings settings);
+  AdamW(const models::ParameterLayout& layout, AdamWSettings settings, const nn::Backend& backend = nn::cpu_backend());
 
   // One update with learning rate lr; advances step().
   void update(std::vector<float>& params, const std::vector<float>& grads, double lr);
@@ -40,6 +41,7 @@ class AdamW {
     bool weight_decay;
   };
   AdamWSettings settings_;
+  const nn::Backend& backend_;
   std::vector<Range> ranges_;  // one per tensor
   std::vector<float> exp_avg_;
   std::vector<float> exp_avg_sq_;
@@ -47,10 +49,10 @@ class AdamW {
 };
 
 // L2 norm of the whole gradient buffer (accumulated in double).
-double global_grad_norm(const std::vector<float>& grads);
+double global_grad_norm(const std::vector<float>& grads, const nn::Backend& backend = nn::cpu_backend());
 // Scales grads by max_norm / (norm + 1e-6) when that is below 1 (torch's rule). Returns the
 // norm before clipping. max_norm <= 0 disables clipping.
-double clip_grad_norm(std::vector<float>& grads, double max_norm);
+double clip_grad_norm(std::vector<float>& grads, double max_norm, const nn::Backend& backend = nn::cpu_backend());
 
 enum class DecayStyle { constant, linear, cosine };
 DecayStyle parse_decay_style(const std::string& name);  // "constant" | "linear" | "cosine"

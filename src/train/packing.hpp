@@ -9,7 +9,7 @@
 #include <cstdint>
 #include <vector>
 
-#include "models/bloom.hpp"
+#include "models/batch.hpp"
 
 namespace xmtf::train {
 

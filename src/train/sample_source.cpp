@@ -4,9 +4,9 @@
 
 #include <algorithm>
 #include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "models/json_input.hpp"
 
 #ifdef XMTF_TRAIN_HAVE_H5
 #include "train/h5_source.hpp"
@@ -14,7 +14,7 @@
 
 namespace xmtf::train {
 
-std::unique_ptr<SampleSource> open_jsonl_tokenized(const std::filesystem::path& path) {
+std::unique_ptr<SampleSource> open_jsonl_tokenized(const std::filesystem::path& path, std::int64_t vocab_size) {
   std::ifstream in(path);
   if (!in) fail("{}: cannot open", path.string());
   std::vector<Sample> samples;
@@ -23,16 +23,16 @@ std::unique_ptr<SampleSource> open_jsonl_tokenized(const std::filesystem::path& 
   while (std::getline(in, line)) {
     ++line_number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    try {
-      const auto object = nlohmann::json::parse(line);
-      Sample sample;
-      sample.inputs = object.at("input_ids").get<std::vector<std::int32_t>>();
-      sample.targets = object.at("target_ids").get<std::vector<std::int32_t>>();
-      samples.push_back(std::move(sample));
-    } catch (const nlohmann::json::exception& e) {
-      fail("{}:{}: expected {{\"input_ids\": [..], \"target_ids\": [..]}}: {}", path.string(), line_number, e.what());
-    }
+    const std::string where = fmt::format("{}:{}", path.string(), line_number);
+    const auto object = models::parse_json_strict(line, where);
+    if (!object.is_object() || !object.contains("input_ids") || !object.contains("target_ids"))
+      fail("{}: expected {{\"input_ids\": [..], \"target_ids\": [..]}}", where);
+    Sample sample;
+    sample.inputs = models::json_token_ids(object["input_ids"], where + ": \"input_ids\"", vocab_size);
+    sample.targets = models::json_token_ids(object["target_ids"], where + ": \"target_ids\"", vocab_size);
+    samples.push_back(std::move(sample));
   }
+  if (in.bad()) fail("{}: read error", path.string());
   return std::make_unique<MemorySampleSource>(std::move(samples), path.string());
 }
 
@@ -55,12 +55,12 @@ std::string ConcatSampleSource::describe() const {
   return parts_.size() == 1 ? parts_[0]->describe() : fmt::format("{} files", parts_.size());
 }
 
-std::unique_ptr<SampleSource> open_sample_file(const std::filesystem::path& path) {
+std::unique_ptr<SampleSource> open_sample_file(const std::filesystem::path& path, std::int64_t vocab_size) {
   const std::string ext = path.extension().string();
-  if (ext == ".jsonl") return open_jsonl_tokenized(path);
+  if (ext == ".jsonl") return open_jsonl_tokenized(path, vocab_size);
   if (ext == ".h5") {
 #ifdef XMTF_TRAIN_HAVE_H5
-    return open_h5_shard(path);
+    return open_h5_shard(path, vocab_size);
 #else
     fail("{}: this build has no HDF5 support (the h5 area was not built)", path.string());
 #endif

@@ -34,8 +34,9 @@ class MemorySampleSource : public SampleSource {
 };
 
 // JSON lines with pre-tokenized samples: {"input_ids": [..], "target_ids": [..]} (other fields
-// ignored). Loaded into memory; errors name file:line.
-std::unique_ptr<SampleSource> open_jsonl_tokenized(const std::filesystem::path& path);
+// ignored). Loaded into memory; every id must be an integer in [0, vocab_size); errors (that,
+// invalid JSON, a duplicate key) name file:line.
+std::unique_ptr<SampleSource> open_jsonl_tokenized(const std::filesystem::path& path, std::int64_t vocab_size);
 
 // Several sources seen as one, in order.
 class ConcatSampleSource : public SampleSource {
@@ -52,7 +53,9 @@ class ConcatSampleSource : public SampleSource {
 };
 
 // Opens one file by its extension: .jsonl (pre-tokenized) or .h5 (tokenized shard, when the
-// build has the h5 area). Throws xmtf::Error for anything else.
-std::unique_ptr<SampleSource> open_sample_file(const std::filesystem::path& path);
+// build has the h5 area). Throws xmtf::Error for anything else. Every id of the file is checked
+// against [0, vocab_size) once, here: a bad shard fails at start, naming the file and sample,
+// not hours later when the sample is drawn.
+std::unique_ptr<SampleSource> open_sample_file(const std::filesystem::path& path, std::int64_t vocab_size);
 
 }  // namespace xmtf::train

@@ -1,5 +1,6 @@
 #pragma once
-// The single-process BLOOM multitask-finetuning loop: packed global batches split into
+// The multitask-finetuning loop (any model family of the Model interface, one rank or data
+// parallel over many): packed global batches split into
 // micro-batches (gradient accumulation), global-norm clipping, AdamW with a warmup + decay
 // schedule, periodic validation loss, checkpoints (resumable bit for bit), clean stop on
 // SIGTERM / a kill-switch file / a wall-time budget, per-step logs and a JSON-lines metrics file.
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "ckpt/safetensors.hpp"
+#include "dist/communicator.hpp"
 #include "train/data_loader.hpp"
 #include "train/optimizer.hpp"
 #include "train/packing.hpp"
@@ -34,7 +36,8 @@ struct TrainSettings {
   std::vector<LanguageFiles> data;
   std::int64_t seq_len = 2048;
   std::int64_t micro_batch = 1;   // rows per forward/backward
-  std::int64_t global_batch = 1;  // rows per optimizer step (a multiple of micro_batch)
+  std::int64_t global_batch = 1;  // rows per optimizer step (a multiple of dp x micro_batch)
+  int dp = 1;                     // data-parallel ranks: each takes global_batch / dp rows
   bool norm_target_loss = true;
   bool prefix_lm = false;
   bool append_eos = true;
@@ -60,6 +63,7 @@ struct TrainSettings {
   // LM head on every position, as Megatron does (same result; for benchmarks). Default: only
   // on the positions that carry loss.
   bool full_logits = false;
+  std::string backend = "cpu";  // nn::backend_named: cpu | reference
 };
 
 struct TrainResult {
@@ -69,10 +73,26 @@ struct TrainResult {
   std::vector<double> losses;   // of the steps run by this invocation
 };
 
-// Installs handlers so SIGTERM / SIGINT request a clean stop (checked between steps).
+// Installs handlers for SIGTERM / SIGINT / SIGUSR1. While the run is loading (config, data,
+// weights: nothing to save yet) a signal ends the process at once with a message; once training
+// has started it requests a clean stop (a checkpoint at the next step boundary, exit 0).
 void install_stop_signal_handlers();
 bool stop_requested_by_signal();
 
+// Throws xmtf::Error naming the option (--lr nan, --adam-beta1 1, --steps -1, --valid-fraction
+// 1.5, ...) when a setting is outside its domain. run_training calls it first.
+void validate_settings(const TrainSettings& settings);
+
+// A non-finite loss or gradient norm stops the run with an error before the optimizer step;
+// nothing is saved then, so the last checkpoint stays the last good one.
+//
+// Over `world` (settings.dp ranks: data parallelism) every rank takes its share of each global
+// batch; gradients are summed over the ranks (train/gradient_sum.hpp), so every rank takes the
+// same optimizer step and the replicas stay identical; rank 0 writes checkpoints, metrics and
+// the export. The losses do not depend on dp (nor on micro_batch). Errors that every rank sees
+// alike are thrown on every rank; one rank's own failure makes the others throw too.
+TrainResult run_training(const TrainSettings& settings, dist::Communicator& world);
+// On this process alone (dp must be 1).
 TrainResult run_training(const TrainSettings& settings);
 
 }  // namespace xmtf::train

@@ -7,3 +7,5 @@ finish() { echo "$pass passed, $fail failed"; [ "$fail" = 0 ]; }
 # the "done" column of a stage in `xmtf status` output
 done_count() { awk -v s="$2" '$1==s {print $2}' <<<"$1"; }
 failed_count() { awk -v s="$2" '$1==s {print $3}' <<<"$1"; }
+# running + pending + blocked of a stage
+queued_count() { awk -v s="$2" '$1==s {print $4 + $5 + $6}' <<<"$1"; }

@@ -1,23 +1,15 @@
 #!/usr/bin/env bash
-# Real SLURM end to end. Starts a single-node SLURM on 127.0.0.1 (scripts/local-slurm.sh, its
-# own folder and ports), submits a 3-stage manifest of aligned arrays with one task that fails
+# Real SLURM end to end. Starts a single-node SLURM on 127.0.0.1 (scripts/local-slurm.sh, in a
+# folder and on ports of this test run alone: slurm_lib.sh), submits a 3-stage manifest of aligned arrays with one task that fails
 # on its first attempt, checks `xmtf status`, runs `xmtf resubmit`, checks that every task of
 # every stage completed exactly once (markers and outputs), and stops the daemons it started.
 set -uo pipefail
 XMTF=$1 SLURM_SCRIPT=$2 MPI_HELLO=$3
 . "$(dirname "$0")/lib.sh"
-export XMTF_SLURM_DIR=/tmp/xmtf-slurm-ctest XMTF_SLURM_PORT=6917 XMTF_SLURM_CPUS=4
-"$SLURM_SCRIPT" stop >/dev/null 2>&1   # leftovers of an interrupted earlier run
-if ! "$SLURM_SCRIPT" start > /tmp/xmtf-slurm-ctest.start.log 2>&1; then
-  rc=$?
-  cat /tmp/xmtf-slurm-ctest.start.log
-  [ $rc = 77 ] && { echo "SKIPPED: this machine cannot host a local SLURM"; exit 77; }
-  echo "FAIL - local SLURM did not start"; exit 1
-fi
-eval "$("$SLURM_SCRIPT" env)"
-W=$(mktemp -d /tmp/xmtf-slurm-e2e.XXXXXX)
-cleanup() { "$SLURM_SCRIPT" stop >/dev/null 2>&1; rm -rf "$W"; }
-trap cleanup EXIT
+. "$(dirname "$0")/slurm_lib.sh"
+start_slurm "$SLURM_SCRIPT"
+W=$SLURM_DIR/work   # removed with the cluster's folder on exit
+mkdir -p "$W"
 cd "$W"
 cat > pipeline.toml <<TOML
 [run]
@@ -39,6 +31,7 @@ outputs = ["out/prep_{lang}.txt"]
 array = "languages"
 after = ["prep"]
 run = "cat out/prep_{lang}.txt >> out/encode_{lang}.txt"
+inputs = ["out/prep_{lang}.txt"]
 [stages.fit]
 array = "languages"
 after = ["encode"]
@@ -81,6 +74,19 @@ check "setup lines ran inside the job" grep -q "^yes fr$" out/fit_fr.txt
 check "the resubmitted task is attempt 2" grep -q '"attempt": 2' jobs/slurm-e2e/prep/markers/1.done
 "$XMTF" resubmit slurm-e2e > resubmit2.log 2>&1
 check "a second resubmit finds nothing to do" grep -q "nothing resubmitted" resubmit2.log
+# a changed input: encode[sw] reads out/prep_sw.txt; it and fit[sw] are stale, resubmitted like failed ones
+echo "edited" >> out/prep_sw.txt
+st=$("$XMTF" status slurm-e2e)
+check "status: the changed input makes encode[sw] and fit[sw] stale" \
+  bash -c "grep -q 'encode\[sw\]: out/prep_sw.txt changed (size ' <<<'$st' && grep -q 'fit\[sw\]: upstream encode\[sw\] reruns' <<<'$st'"
+"$XMTF" resubmit slurm-e2e > resubmit3.log 2>&1
+cat resubmit3.log
+check "resubmit sends exactly the stale index of each stage" \
+  bash -c "[ \$(grep -c 'submitted job [0-9]* --array=2%4' resubmit3.log) = 2 ] && [ \$(grep -c 'submitted job' resubmit3.log) = 2 ]"
+for _ in $(seq 90); do "$XMTF" status slurm-e2e --check >/dev/null 2>&1 && break; sleep 1; done
+check "status --check: done and up to date again" "$XMTF" status slurm-e2e --check
+# lines: encode en, fr 1 + sw 1 + 2 (prep_sw twice); fit en, fr 1 + sw 1 + 3; prep en, fr 1 + sw 2
+check "only the stale tasks reran" test "$(cat out/encode_*.txt out/fit_*.txt out/prep_*.txt | wc -l)" = $((5 + 6 + 4))
 # cancel: a run with a long task; `xmtf cancel` must stop it and status must say so
 cat > slow.toml <<'TOML'
 [run]
@@ -98,6 +104,6 @@ for _ in $(seq 30); do grep -q " 1 " <<<"$("$XMTF" status slurm-cancel | awk '$1
 check "cancel names the jobs it cancelled" grep -q "cancelled 2 job(s)" cancel.log
 for _ in $(seq 30); do st=$("$XMTF" status slurm-cancel); [ "$(awk '$1=="wait" {print $4}' <<<"$st")" = 0 ] && break; sleep 0.5; done
 echo "$st"
-check "after cancel nothing runs or waits" bash -c "[ \"\$(awk 'NR>2 && NF==7 {s+=\$4+\$5} END {print s+0}' <<<'$st')\" = 0 ]"
+check "after cancel nothing runs or waits" test "$(( $(queued_count "$st" wait) + $(queued_count "$st" after_wait) ))" = 0
 check "the cancelled task is failed" test "$(failed_count "$st" wait)" = 1
 finish

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Small Jinja snippets rendered by Debian's python3-jinja2 (promptsource's environment), for
 tests/unit/prompts/test_jinja.cpp: writes jinja_cases.jsonl with {"source", "vars", "output"} or
-{"source", "vars", "error": exception type}. Run with /usr/bin/python3."""
+{"source", "vars", "error": exception type, "message": its text}. Run with /usr/bin/python3."""
 import json
 import os
 import random
@@ -97,6 +97,7 @@ def main():
             record["output"] = env.from_string(source).render(**VARS)
         except Exception as error:
             record["error"] = type(error).__name__
+            record["message"] = str(error)
         out.append(record)
     with open(os.path.join(HERE, "jinja_cases.jsonl"), "w", encoding="utf-8") as f:
         f.write(json.dumps({"vars": VARS, "seed": 11}, ensure_ascii=False) + "\n")

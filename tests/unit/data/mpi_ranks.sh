@@ -4,8 +4,12 @@
 # rerun with the same output.
 # Usage: mpi_ranks.sh MPIEXEC XMTF_SHARD TEST_DATA_XP3 WORK_DIR
 set -euo pipefail
-mpiexec=$1 shard=$2 data=$3 work=$4
-rm -rf "$work" && mkdir -p "$work/input"
+mpiexec=$1 shard=$2 data=$3
+# A folder of this run alone under WORK_DIR's parent: two test runs at once never meet.
+mkdir -p "$(dirname "$4")"
+work=$(mktemp -d "$4.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$work/input"
 # Real samples plus the bad-line fixture (as language "bad") in one input tree.
 cp -r "$data/samples/." "$work/input/"
 cp -r "$data/bad_input/sw" "$work/input/bad"
@@ -53,10 +57,14 @@ for options in "" "--dedup --shuffle-seed 5 --validation-fraction 0.2 --max-per-
 done
 # One array task per language, all at once, as the scheduler runs them: the run-wide index
 # (rewritten under a file lock) must end up with every language and the upsampling factor.
+pids=()
 for language in et sw zh; do
   "$shard" --input "$work/input" --output "$work/tasks" --languages "$language" --upsample zh=1.3 --log-level warn &
+  pids+=($!)
 done
-wait
+for pid in "${pids[@]}"; do  # each task's own exit status (a bare `wait` returns 0 whatever they did)
+  wait "$pid" || fail "a concurrent per-language task (pid $pid) failed"
+done
 /usr/bin/python3 - "$work/tasks/index.json" <<'PY' || fail "run-wide index after concurrent tasks"
 import json, sys
 index = json.load(open(sys.argv[1]))["languages"]

@@ -3,7 +3,6 @@
 // independent Python count in tests/reference/data/golden_shard.json.
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/process.hpp"
 #include "core/sha256.hpp"
 #include "core/text.hpp"
 #include "data/hash.hpp"
@@ -251,6 +251,26 @@ TEST(LineReader, ChunksTogetherReadEveryLineExactlyOnce) {
   fs::remove_all(dir);
 }
 
+// Run in a fresh process by GiantLineOverDefaultLimitIsSkippedNotLoaded (this binary, this test
+// alone), so that the peak memory it reports is the reader's and not what other tests of the
+// same process allocated. Prints "peak_rss_kib=N" (VmHWM of its own, freshly exec'd, image).
+TEST(LineReader, DISABLED_GiantLineInAFreshProcess) {
+  const char* file = std::getenv("XMTF_TEST_GIANT_LINE_FILE");
+  ASSERT_NE(file, nullptr) << "run by GiantLineOverDefaultLimitIsSkippedNotLoaded";
+  fs::path path = file;
+  auto lines = read_range(path, 0, fs::file_size(path), std::uint64_t{64} << 20);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_FALSE(lines[0].too_long);
+  EXPECT_TRUE(lines[1].too_long);
+  EXPECT_EQ(lines[1].length, fs::file_size(path) - 32 - 1 - 32);  // all but the two short lines and a newline
+  EXPECT_TRUE(lines[1].bytes.empty());
+  EXPECT_EQ(lines[2].bytes, R"({"inputs": "c", "targets": "d"})");
+  // A chunk that lies inside the giant line owns no line.
+  EXPECT_FALSE(first_line_start(path, 1 << 20, 2 << 20).has_value());
+  for (const auto& line : split(read_file("/proc/self/status"), '\n'))
+    if (starts_with(line, "VmHWM:")) std::printf("peak_rss_kib=%lld\n", std::atoll(line.c_str() + 6));
+}
+
 TEST(LineReader, GiantLineOverDefaultLimitIsSkippedNotLoaded) {
   fs::path dir = fresh_temp_dir("giant");
   fs::path path = dir / "giant.jsonl";
@@ -267,19 +287,17 @@ TEST(LineReader, GiantLineOverDefaultLimitIsSkippedNotLoaded) {
     out << std::string(giant - 18 - written, 'x') << "\", \"targets\": \"b\"}";
     out << "\n{\"inputs\": \"c\", \"targets\": \"d\"}\n";
   }
-  auto lines = read_range(path, 0, fs::file_size(path), std::uint64_t{64} << 20);
-  ASSERT_EQ(lines.size(), 3u);
-  EXPECT_FALSE(lines[0].too_long);
-  EXPECT_TRUE(lines[1].too_long);
-  EXPECT_EQ(lines[1].length, giant);
-  EXPECT_TRUE(lines[1].bytes.empty());
-  EXPECT_EQ(lines[2].bytes, R"({"inputs": "c", "targets": "d"})");
+  ASSERT_EQ(fs::file_size(path), 32 + giant + 1 + 32);
+  ProcessOptions options;
+  options.set_env.emplace_back("XMTF_TEST_GIANT_LINE_FILE", path.string());
+  ProcessResult child = run_process({fs::read_symlink("/proc/self/exe").string(), "--gtest_also_run_disabled_tests",
+                                     "--gtest_filter=LineReader.DISABLED_GiantLineInAFreshProcess"},
+                                    options);
+  ASSERT_EQ(child.exit_code, 0) << child.out << child.err;
+  std::smatch peak;
+  ASSERT_TRUE(std::regex_search(child.out, peak, std::regex("peak_rss_kib=([0-9]+)"))) << child.out;
   // Memory stayed bounded: the reader's buffer stops growing at --max-line-bytes.
-  struct rusage usage {};
-  ::getrusage(RUSAGE_SELF, &usage);
-  EXPECT_LT(usage.ru_maxrss, 160 * 1024) << "peak RSS in KiB";
-  // A chunk that lies inside the giant line owns no line.
-  EXPECT_FALSE(first_line_start(path, 1 << 20, 2 << 20).has_value());
+  EXPECT_LT(std::stoll(peak[1]), 160 * 1024) << "peak RSS in KiB of the reading process";
   fs::remove_all(dir);
 }
 

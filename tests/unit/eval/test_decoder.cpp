@@ -39,9 +39,9 @@ std::vector<float> full_logits(const models::BloomModel& model, const std::vecto
   batch.input_ids = ids;
   batch.target_ids.assign(ids.size(), 0);
   batch.loss_weights.assign(ids.size(), 1.0f);
-  models::BloomActivations activations;
-  model.forward(batch, activations);
-  return activations.logits;
+  auto activations = model.make_activations();
+  model.forward(batch, *activations);
+  return std::vector<float>(activations->logits.begin(), activations->logits.end());
 }
 
 std::vector<std::int32_t> random_ids(std::size_t n, std::uint32_t seed, std::int32_t vocab) {

@@ -139,7 +139,7 @@ TEST(Generate, StopsAtStopSequencesEosAndTheTokenBudget) {
 }
 
 // Greedy continuation by recomputing the whole sequence with BloomModel::forward each step.
-std::vector<std::int32_t> greedy_by_full_forward(const models::BloomModel& model, std::vector<std::int32_t> ids, int n) {
+std::vector<std::int32_t> greedy_by_full_forward(const models::Model& model, std::vector<std::int32_t> ids, int n) {
   const std::int64_t vocab = model.config().vocab_size;
   std::vector<std::int32_t> out;
   for (int i = 0; i < n; ++i) {
@@ -149,9 +149,9 @@ std::vector<std::int32_t> greedy_by_full_forward(const models::BloomModel& model
     batch.input_ids = ids;
     batch.target_ids.assign(ids.size(), 0);
     batch.loss_weights.assign(ids.size(), 1.0f);
-    models::BloomActivations activations;
-    model.forward(batch, activations);
-    const float* last = activations.logits.data() + (ids.size() - 1) * vocab;
+    auto activations = model.make_activations();
+    model.forward(batch, *activations);
+    const float* last = activations->logits.data() + (ids.size() - 1) * vocab;
     const auto token = static_cast<std::int32_t>(std::max_element(last, last + vocab) - last);
     out.push_back(token);
     ids.push_back(token);

@@ -115,6 +115,18 @@ TEST(RankEval, MatchesTheJinja2TorchReferenceOnEveryDataset) {
   EXPECT_EQ(cases, 8u);
 }
 
+TEST(RankEval, TheReferenceBackendGivesTheSameScores) {
+  const auto golden = read_jsonl(kGolden);
+  for (const Json& c : golden) {
+    if (c["kind"] != "case" || c["name"] != "xwinograd_fr_mt") continue;
+    TempDir dir("reference_backend");
+    EvalOptions options = options_of(c, dir.path());
+    options.backend = "reference";
+    ASSERT_EQ(run_eval(options, Ranks{}), 0);
+    expect_matches_golden(c, golden, dir.path());
+  }
+}
+
 TEST(RankEval, RerunSkipsUpToDateTemplatesAndRedoesChangedOnes) {
   const auto golden = read_jsonl(kGolden);
   TempDir dir("rerun");

@@ -30,13 +30,13 @@ std::vector<nlohmann::json> golden_of(const std::string& file) {
   return rows;
 }
 
-std::vector<ScoreResult> score_all(const models::BloomModel& model, const std::vector<ScoreSample>& samples,
+std::vector<ScoreResult> score_all(const models::Model& model, const std::vector<ScoreSample>& samples,
                                    std::int64_t batch_size) {
   std::vector<ScoreResult> results;
-  models::BloomActivations activations;
+  const auto activations = model.make_activations();
   for (std::size_t begin = 0; begin < samples.size(); begin += static_cast<std::size_t>(batch_size)) {
     std::size_t count = std::min(samples.size() - begin, static_cast<std::size_t>(batch_size));
-    auto batch = score_batch(model, std::span(samples).subspan(begin, count), activations);
+    auto batch = score_batch(model, std::span(samples).subspan(begin, count), *activations);
     results.insert(results.end(), batch.begin(), batch.end());
   }
   return results;
@@ -166,6 +166,74 @@ TEST_F(ScoreFiles, CheckpointRootResolvesToLatestStep) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(weights.string() + ": checksum mismatch"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace xmtf::eval
+
+namespace xmtf::eval {
+namespace {
+
+// Issue 18 items 7-10 for scoring.
+TEST_F(ScoreFiles, DuplicateKeysAreAnErrorNamingTheLine) {
+  std::string ok = "{\"input_ids\": [1], \"target_ids\": [2]}\n";
+  EXPECT_EQ(error_of(ok + "{\"input_ids\": [1], \"target_ids\": [2], \"target_ids\": [3]}\n"),
+            (dir_ / "bad.jsonl").string() + ":2: duplicate key \"target_ids\" (a key may appear once per object)");
+  EXPECT_NE(error_of(ok + "{\"input_ids\": [1], \"target_ids\": [2], \"id\": {\"a\": 1, \"a\": 2}}\n").find(":2: duplicate key \"a\""),
+            std::string::npos);
+}
+
+TEST_F(ScoreFiles, ASampleWhoseActivationsExceedMemoryIsRefusedNamingItsLine) {
+  auto model = load_model(kModel);
+  std::string line = "{\"input_ids\": [1";
+  for (int i = 0; i < 100000; ++i) line += ",1";
+  write_file_atomic(dir_ / "long.jsonl", "{\"input_ids\": [1], \"target_ids\": [2]}\n" + line + "], \"target_ids\": [2]}\n");
+  auto samples = read_score_input(dir_ / "long.jsonl", nullptr, nullptr, model->config().vocab_size);
+  try {
+    check_batches_fit_in_memory(*model, samples, 8, "long.jsonl");
+    FAIL() << "not refused";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("long.jsonl:2: a sample of 100002 tokens: its batch of 2 needs"), std::string::npos) << e.what();
+  }
+  samples.pop_back();
+  EXPECT_NO_THROW(check_batches_fit_in_memory(*model, samples, 8, "long.jsonl"));
+}
+
+TEST_F(ScoreFiles, NonFiniteScoresAreNeverFormatted) {
+  ScoreSample sample;
+  sample.line = 4;
+  EXPECT_THROW(format_result(sample, {std::nan(""), 1}), Error);
+  EXPECT_THROW(format_result(sample, {-INFINITY, 1}), Error);
+}
+
+TEST_F(ScoreFiles, ACheckpointRootWithoutLatestResolvesToTheNewestCompleteStep) {
+  auto model = load_model(kModel);
+  std::vector<float> m(model->params().size(), 0.0f), v(model->params().size(), 0.0f);
+  for (std::int64_t step : {3, 7}) {
+    ckpt::TrainingState state{step, read_file(kModel / "config.json"), "{}"};
+    ckpt::save_training_checkpoint(dir_, model->layout(), {&model->params(), &m, &v}, state);
+  }
+  fs::remove(dir_ / "latest");
+  EXPECT_EQ(resolve_model_folder(dir_).filename(), "step-00000007");
+}
+
+}  // namespace
+}  // namespace xmtf::eval
+
+namespace xmtf::eval {
+namespace {
+
+// Issue 11 item 4: the reference backend scores the golden fixtures as torch does, and as the
+// cpu backend within 1e-5.
+TEST(Score, TheReferenceBackendScoresLikeTorchAndTheCpuBackend) {
+  auto cpu = load_model(kModel);
+  auto reference = load_model(kModel, nn::reference_backend());
+  auto samples = read_score_input(kData / "ids.jsonl", nullptr, nullptr, cpu->config().vocab_size);
+  const auto on_reference = score_all(*reference, samples, 4);
+  expect_golden(samples, on_reference, golden_of("ids.jsonl"));
+  const auto on_cpu = score_all(*cpu, samples, 4);
+  for (std::size_t i = 0; i < samples.size(); ++i)
+    EXPECT_NEAR(on_reference[i].logprob_sum, on_cpu[i].logprob_sum, 1e-5 * std::max(1.0, std::abs(on_cpu[i].logprob_sum)));
 }
 
 }  // namespace

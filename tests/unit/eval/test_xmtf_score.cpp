@@ -6,7 +6,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <nlohmann/json.hpp>
 
 #include "core/fs.hpp"
@@ -118,6 +120,68 @@ TEST_F(XmtfScoreTest, HelpAndExitCodes) {
     EXPECT_EQ(bad.exit_code, 1) << launcher;
     EXPECT_NE(bad.output.find(message), std::string::npos) << bad.output;
   }
+}
+
+}  // namespace
+}  // namespace xmtf::eval
+
+namespace xmtf::eval {
+namespace {
+
+// Issue 18 item 8: a model holding a NaN printed "logprob_sum":nan (not JSON). Such weights are
+// now refused on load, naming the tensor.
+TEST_F(XmtfScoreTest, NonFiniteWeightsAreRefused) {
+  fs::path model = dir_ / "nan-model";
+  fs::create_directories(model);
+  fs::copy(kModel / "config.json", model / "config.json");
+  std::string bytes = read_file(kModel / "model.safetensors");
+  // The last 4 bytes are the last float of the last tensor: make it a NaN.
+  const float nan = std::nanf("");
+  std::memcpy(bytes.data() + bytes.size() - 4, &nan, 4);
+  write_file_atomic(model / "model.safetensors", bytes);
+  auto result = run(fmt::format("{} --model {} --input {}", q(kTool), q(model), q(kData / "ids.jsonl")), true);
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.output.find("holds nan at element"), std::string::npos) << result.output;
+  EXPECT_EQ(result.output.find("logprob_sum"), std::string::npos);
+}
+
+// Issue 18 item 7: a 100k-token sample ended in std::bad_alloc; now a clear error naming the line.
+TEST_F(XmtfScoreTest, ALongSampleIsRefusedUpFrontNamingTheLine) {
+  std::string line = "{\"input_ids\": [1";
+  for (int i = 0; i < 100000; ++i) line += ",1";
+  write_file_atomic(dir_ / "long.jsonl", read_file(kData / "ids.jsonl") + line + "], \"target_ids\": [2]}\n");
+  for (const char* launcher : {"", "mpiexec -n 2 "}) {
+    auto result = run(fmt::format("{}{} --model {} --input {}", launcher, q(kTool), q(kModel), q(dir_ / "long.jsonl")), true);
+    EXPECT_EQ(result.exit_code, 1) << launcher;
+    EXPECT_NE(result.output.find("long.jsonl:10: a sample of 100002 tokens"), std::string::npos) << result.output;
+    EXPECT_EQ(result.output.find("bad_alloc"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace xmtf::eval
+
+namespace xmtf::eval {
+namespace {
+
+TEST_F(XmtfScoreTest, BackendOption) {
+  const std::string args = fmt::format("--model {} --input {}", q(kModel), q(kData / "ids.jsonl"));
+  auto cpu = run(fmt::format("{} {} --backend cpu", q(kTool), args));
+  auto reference = run(fmt::format("{} {} --backend reference", q(kTool), args));
+  ASSERT_EQ(cpu.exit_code, 0);
+  ASSERT_EQ(reference.exit_code, 0);
+  auto sums = [](const std::string& text) {
+    std::vector<double> out;
+    std::size_t begin = 0;
+    for (std::size_t end; (end = text.find('\n', begin)) != std::string::npos; begin = end + 1)
+      out.push_back(nlohmann::json::parse(text.substr(begin, end - begin))["logprob_sum"].get<double>());
+    return out;
+  };
+  const auto a = sums(cpu.output), b = sums(reference.output);
+  ASSERT_EQ(a.size(), 9u);
+  ASSERT_EQ(a.size(), b.size());
+  for (std::size_t i = 0; i < a.size(); ++i) EXPECT_NEAR(a[i], b[i], 1e-5 * std::max(1.0, std::abs(a[i])));
+  EXPECT_EQ(run(fmt::format("{} {} --backend gpu-maybe", q(kTool), args)).exit_code, 2);
 }
 
 }  // namespace

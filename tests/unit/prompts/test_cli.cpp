@@ -8,6 +8,9 @@
 #include <cstdio>
 
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <set>
 
 #include "core/fs.hpp"
 #include "core/text.hpp"
@@ -55,6 +58,53 @@ std::string xcopa_args(const fs::path& out, const std::string& lang = "et") {
                      (kData / ("xcopa/val." + lang + ".jsonl")).string(), lang, out.string());
 }
 
+using Json = nlohmann::json;
+
+// jinja2's renderings (tests/reference/prompts/golden.jsonl) of one pair of
+// tests/data/prompts/golden_pairs.tsv, in template then row order.
+std::vector<Json> golden_renders(const std::string& templates, const std::string& data, const std::string& lang) {
+  std::size_t pair = 0, wanted = SIZE_MAX;
+  for (const std::string& line : split(read_file(kData / "golden_pairs.tsv"), '\n')) {
+    if (line.empty() || line[0] == '#') continue;
+    auto f = split(line, '\t');
+    if (f[0] == templates && f[1] == data && f[2] == lang) wanted = pair;
+    ++pair;
+  }
+  std::vector<Json> out;
+  for (const std::string& line : split(read_file(fs::path(XMTF_SOURCE_DIR) / "tests/reference/prompts/golden.jsonl"), '\n')) {
+    if (line.empty()) continue;
+    Json record = Json::parse(line);
+    if (record["kind"] == "render" && record["pair"] == wanted) out.push_back(std::move(record));
+  }
+  EXPECT_FALSE(out.empty()) << templates << " x " << data << " is no golden pair";
+  return out;
+}
+
+// The (inputs, targets) of every xP3 line of the .jsonl files in a folder.
+std::multiset<std::pair<std::string, std::string>> xp3_pairs_in(const fs::path& dir) {
+  std::multiset<std::pair<std::string, std::string>> out;
+  for (const auto& entry : fs::directory_iterator(dir))
+    if (entry.path().extension() == ".jsonl")
+      for (const std::string& line : lines_of(entry.path())) {
+        Json j = Json::parse(line);
+        out.emplace(j.at("inputs"), j.at("targets"));
+      }
+  return out;
+}
+
+// What jinja2 gives for those renderings under the xP3 recipe: a prompt and one target, both
+// non-empty.
+std::multiset<std::pair<std::string, std::string>> xp3_pairs_of(const std::vector<Json>& renders) {
+  std::multiset<std::pair<std::string, std::string>> out;
+  for (const Json& r : renders) {
+    if (r.contains("error")) continue;
+    const Json& parts = r["parts"];
+    if (parts.size() != 2 || parts[0] == "" || parts[1] == "") continue;
+    out.emplace(parts[0], parts[1]);
+  }
+  return out;
+}
+
 TEST(PromptsCli, HelpAndUsageExitCodes) {
   ToolRun help = run("--help");
   EXPECT_EQ(help.exit_code, 0);
@@ -100,6 +150,16 @@ TEST(PromptsCli, CapsAndSelectsTemplates) {
     }
   EXPECT_EQ(files, 2u);
   EXPECT_TRUE(fs::exists(out / "et" / "xp3_xcopa_en_validation_exercise.jsonl"));  // config defaults to the YAML subset
+  // The 7 kept lines of each template are 7 distinct lines of its uncapped output.
+  fs::path full = scratch("uncapped");
+  ASSERT_EQ(run(xcopa_args(full) + " --template exercise --template 'best_option'").exit_code, 0);
+  for (const char* name : {"xp3_xcopa_en_validation_exercise.jsonl", "xp3_xcopa_en_validation_best_option.jsonl"}) {
+    std::vector<std::string> all = lines_of(full / "et" / name), kept = lines_of(out / "et" / name);
+    std::set<std::string> all_set(all.begin(), all.end()), kept_set(kept.begin(), kept.end());
+    EXPECT_GT(all.size(), 7u) << name;
+    EXPECT_EQ(kept_set.size(), 7u) << name << ": repeated lines";
+    for (const std::string& line : kept) EXPECT_TRUE(all_set.count(line)) << name << ": not in the uncapped output: " << line;
+  }
 
   ToolRun unknown = run(xcopa_args(scratch("unknown")) + " --template excercise");
   EXPECT_EQ(unknown.exit_code, 1);
@@ -115,8 +175,17 @@ TEST(PromptsCli, RenderWritesOneLinePerRowAndTemplate) {
   std::vector<std::string> lines = lines_of(out / "fr" / "render_xnli_fr_validation.jsonl");
   ASSERT_EQ(lines.size(), 10u);  // 10 templates x the one French row of the dev file
   EXPECT_EQ(lines[0].rfind("{\"template\": ", 0), 0u);
-  EXPECT_NE(lines[0].find("\"answer_choices\": [\""), std::string::npos) << lines[0];
-  EXPECT_NE(lines[0].find("\"targets\": [\""), std::string::npos) << lines[0];
+  // Each line is jinja2's rendering of that template over that row.
+  std::vector<Json> expected = golden_renders("promptsource/pr827/xnli/fr/templates.yaml", "xnli/xnli.dev.tsv", "fr");
+  ASSERT_EQ(expected.size(), lines.size());
+  for (std::size_t i = 0; i < lines.size(); ++i) {
+    Json got = Json::parse(lines[i]);
+    const Json& want = expected[i];
+    EXPECT_EQ(got["template"], want["template"]) << i;
+    EXPECT_EQ(got["inputs"], want["parts"][0]) << i;
+    EXPECT_EQ(got["targets"], Json(std::vector<Json>(want["parts"].begin() + 1, want["parts"].end()))) << i;
+    EXPECT_EQ(got["answer_choices"], want["answer_choices"]) << i;
+  }
 
   ToolRun to_stdout = run(fmt::format("--templates {} --data {} --lang en --output - --render --template 'function body generation'",
                                   (kData / "promptsource/pr827/openai_humaneval/templates.yaml").string(),
@@ -160,6 +229,11 @@ TEST(PromptsCli, ReadsRawTsvAndCsvLayouts) {
   EXPECT_GT(jp, 0u);
   EXPECT_EQ(lines_of(out / "jp" / "xp3_Muennighoff_xwinograd_jp_test_Replace_jpmt.jsonl").size(), 12u);
   EXPECT_GT(en, 0u);
+  // Every line written is one jinja2 renders from these rows, and none is missing.
+  EXPECT_EQ(xp3_pairs_in(out / "jp"), xp3_pairs_of(golden_renders("promptsource/pr827/Muennighoff/xwinograd/jp/templates.yaml",
+                                                                  "xwinograd/dataset.sample.tsv", "jp")));
+  EXPECT_EQ(xp3_pairs_in(out / "en"), xp3_pairs_of(golden_renders("promptsource/pr827/story_cloze/2016/templates.yaml",
+                                                                  "story_cloze/cloze_test_val_spring2016.csv", "en")));
 }
 
 // Removes this process's scratch folders when the tests end.

@@ -2,6 +2,9 @@
 // python3-jinja2 3.1), and unsupported constructs failing with a position.
 #include <gtest/gtest.h>
 
+#include <cctype>
+#include <map>
+
 #include "core/error.hpp"
 #include "prompts/jinja.hpp"
 #include "prompts/python_random.hpp"
@@ -42,6 +45,25 @@ Value strings(std::initializer_list<const char*> items) {
   return Value::of_list(std::move(list));
 }
 
+std::string lower(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// Our error for a case where jinja2 raised: it points at the position in the template and says
+// what jinja2 says (case aside), except where our wording is knowingly different, listed here.
+void expect_jinja2_error(const std::string& source, const std::string& ours, const std::string& type,
+                         const std::string& message) {
+  static const std::map<std::string, std::string> kOurWording = {
+      {"{{ missing + 1 }}", "undefined value used with '+'"},  // jinja2 names the variable instead
+  };
+  auto reworded = kOurWording.find(source);
+  std::string expected = reworded != kOurWording.end() ? reworded->second : message;
+  EXPECT_EQ(ours.rfind("case: line 1, column ", 0), 0u) << source << ": no position in: " << ours;
+  EXPECT_NE(lower(ours).find(lower(expected)), std::string::npos)
+      << source << "\n  ours:   " << ours << "\n  jinja2: " << type << ": " << message;
+}
+
 // tests/reference/prompts/jinja_cases.py: snippets over a fixed set of variables, rendered by
 // jinja2 in promptsource's environment (seeded 11 for `choice`), or the exception it raised.
 TEST(Jinja, MatchesJinja2OnReferenceCases) {
@@ -56,7 +78,7 @@ TEST(Jinja, MatchesJinja2OnReferenceCases) {
     std::string source = record.find("source")->text;
     ++cases;
     if (const Value* error = record.find("error")) {
-      EXPECT_NE(error_of_with(source, variables, 11), "(no error)") << source << " (jinja2: " << error->text << ")";
+      expect_jinja2_error(source, error_of_with(source, variables, 11), error->text, record.find("message")->text);
       continue;
     }
     PythonRandom rng(11);

@@ -3,11 +3,13 @@
 #include <gmock/gmock.h>
 
 #include <cstdlib>
+#include <set>
 
 #include "core/process.hpp"
 #include "core/text.hpp"
 #include "sched/executor.hpp"
 #include "sched/state.hpp"
+#include "golden_plan.hpp"
 #include "sched_test_util.hpp"
 
 namespace xmtf::sched {
@@ -15,69 +17,7 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// A manifest using every feature that reaches a script; workdir and the xmtf path are fixed
-// so the output does not depend on the machine.
-const char* kGoldenManifest = R"([run]
-name = "golden"
-executor = "slurm"
-workdir = "/srv/xmtf"
-
-[slurm]
-partition = "gpu"
-account = "proj-42"
-qos = "normal"
-time = "02:00:00"
-setup = ["module load mpich hdf5", "export OMP_NUM_THREADS=1"]
-max_concurrent = 8
-extra_sbatch = ["--exclusive"]
-signal = "B:USR1@120"
-
-[languages]
-use = ["en", "fr", "sw"]
-
-[lists]
-datasets = ["xcopa", "xnli"]
-
-[stages.shard]
-array = "languages"
-ntasks = 2
-cpus_per_task = 2
-mem = "8G"
-options = { input = "data/xp3/{lang}", output = "shards", languages = "{lang}", dedup = true }
-outputs = ["shards/{lang}/index.json"]
-
-[stages.tokenize]
-array = "languages"
-after = ["shard"]
-options = { tokenizer = "tok/tokenizer.json", input = "shards/{lang}", output = "shards/{lang}" }
-
-[stages.train]
-after = ["tokenize"]
-nodes = 2
-ntasks_per_node = 4
-gpus_per_node = 4
-time = "12:00:00"
-options = { tp = 2, pp = 2, dp = 2, seq_len = 2048 }
-
-[stages.eval]
-type = "command"
-after = ["train"]
-array = { dataset = "datasets", lang = "languages" }
-run = "echo evaluating {dataset} {lang} > results/{dataset}_{lang}.txt"
-env = { XMTF_EVAL_DATASET = "{dataset}" }
-)";
-
-std::string golden_path(const std::string& name) { return std::string(XMTF_SOURCE_DIR) + "/tests/unit/sched/golden/" + name; }
-
-void expect_golden(const std::string& name, const std::string& actual) {
-  if (std::getenv("XMTF_UPDATE_GOLDEN")) write_file_atomic(golden_path(name), actual);
-  EXPECT_EQ(actual, read_file(golden_path(name))) << "differs from " << golden_path(name)
-                                                 << " (XMTF_UPDATE_GOLDEN=1 rewrites it after review)";
-}
-
-Plan golden_plan() {
-  return make_plan(parse_manifest(kGoldenManifest, "golden.toml", "."), "/opt/xmtf/bin/xmtf", /*check_machine=*/false);
-}
+using testing::golden_plan;
 
 TEST(Plan, OrderAndAlignment) {
   Plan plan = golden_plan();
@@ -89,15 +29,84 @@ TEST(Plan, OrderAndAlignment) {
   EXPECT_EQ(plan.stages[3].rows[1], (std::vector<std::string>{"xcopa", "fr"}));  // first axis slowest
 }
 
+// The text the code writes today against tests/unit/sched/golden/. Only `make golden` rewrites
+// those files (after a change that is meant to alter them; review the diff).
 TEST(Plan, GoldenFiles) {
-  Plan plan = golden_plan();
-  expect_golden("plan.txt", describe_plan(plan));
-  for (const auto& stage : plan.stages) {
-    std::string name = stage.stage->name;
-    expect_golden(name + ".sbatch", sbatch_script(plan, stage, stage.dir / "stage.json"));
-    expect_golden(name + ".tasks.tsv", task_table_text(stage.spec.params, stage.rows));
-    expect_golden(name + ".stage.json", spec_to_json(stage.spec));
+  fs::path dir = fs::path(XMTF_SOURCE_DIR) / "tests/unit/sched/golden";
+  for (const auto& [name, text] : testing::golden_files(golden_plan())) {
+    ASSERT_TRUE(fs::exists(dir / name)) << dir / name << " is missing: `make golden` writes it";
+    EXPECT_EQ(text, read_file(dir / name)) << "differs from " << (dir / name).string() << "; if the change is meant, `make golden`";
   }
+}
+
+// One argument as sbatch reads it from an "#SBATCH" line (SLURM's _get_argument in
+// src/sbatch/opt.c): quotes removed, a backslash escapes the next character, a space or '#'
+// outside quotes ends the argument. Returns the argument and what follows it.
+std::pair<std::string, std::string> sbatch_argument(const std::string& line) {
+  std::string out;
+  bool escape = false;
+  char quote = 0;
+  std::size_t i = 0;
+  for (; i < line.size(); ++i) {
+    char c = line[i];
+    if (escape) {
+      escape = false;
+    } else if (c == '\\') {
+      escape = true;
+      continue;
+    } else if (quote) {
+      if (c == quote) {
+        quote = 0;
+        continue;
+      }
+    } else if (c == '"' || c == '\'') {
+      quote = c;
+      continue;
+    } else if (c == ' ' || c == '\t' || c == '#') {
+      break;
+    }
+    out += c;
+  }
+  return {out, line.substr(i)};
+}
+
+// The script by its properties, read back as sbatch and bash would: every setting of the
+// manifest exactly once with its value intact, nothing else, and the wrapper as the last line.
+TEST(Plan, SbatchScriptCarriesEveryUserSetting) {
+  Plan plan = golden_plan();
+  const PlannedStage& train = *plan.find("train");
+  std::string script = sbatch_script(plan, train, train.dir / "stage.json");
+  std::multiset<std::string> options;
+  std::vector<std::string> commands;
+  for (const auto& line : split(script, '\n')) {
+    if (starts_with(line, "#SBATCH ")) {
+      auto [argument, rest] = sbatch_argument(line.substr(8));
+      options.insert(argument);
+      EXPECT_EQ(trim(rest), "") << "more than one argument on: " << line;
+    } else if (!line.empty() && line[0] != '#') {
+      commands.push_back(line);
+    }
+  }
+  std::multiset<std::string> expected = {
+      "--job-name=xmtf.golden.train", "--output=/srv/xmtf/jobs/golden/train/logs/%A_%a.out", "--open-mode=append",
+      "--chdir=/srv/xmtf", "--nodes=2", "--ntasks-per-node=4", "--cpus-per-task=1", "--gpus-per-node=4",
+      "--time=12:00:00", "--partition=gpu", "--account=proj-42", "--qos=normal", "--signal=B:USR1@120",
+      "--no-requeue", "--exclusive", "--constraint=a100", "--comment=it's the golden run"};
+  EXPECT_EQ(options, expected);
+  ASSERT_EQ(commands.size(), 3u) << script;
+  EXPECT_EQ(commands[0], "module load mpich hdf5");
+  EXPECT_EQ(commands[1], "export OMP_NUM_THREADS=1");
+  ProcessResult words = run_process({"bash", "-c", "for w in " + commands[2].substr(5) + "; do echo \"[$w]\"; done"});
+  EXPECT_EQ(commands[2].substr(0, 5), "exec ");
+  EXPECT_EQ(words.out, "[/opt/xmtf/bin/xmtf]\n[task]\n[--spec]\n[/srv/xmtf/jobs/golden/train/stage.json]\n");
+
+  // A stage without its own settings gets the run-wide ones and the stage's resources.
+  const PlannedStage& shard = *plan.find("shard");
+  std::string shard_script = sbatch_script(plan, shard, shard.dir / "stage.json");
+  EXPECT_THAT(shard_script, HasSubstr("\n#SBATCH --mem=8G\n"));
+  EXPECT_THAT(shard_script, HasSubstr("\n#SBATCH --ntasks-per-node=2\n#SBATCH --cpus-per-task=2\n"));
+  EXPECT_THAT(shard_script, HasSubstr("\n#SBATCH --time=02:00:00\n"));
+  EXPECT_THAT(shard_script, ::testing::Not(HasSubstr("a100")));
 }
 
 TEST(Plan, MachineChecks) {
@@ -115,7 +124,22 @@ TEST(Plan, MachineChecks) {
   EXPECT_THAT(problems("[stages.a]\nrun = \"x\"\ncpus_per_task = 100000\n"), HasSubstr("cpus_per_task = 100000, but this machine has"));
   EXPECT_THAT(problems("[stages.a]\nrun = \"x\"\nntasks = 4\noptions = { tp = 2, pp = 1, dp = 1 }\n"),
               HasSubstr("tp x pp x dp = 2 x 1 x 1 = 2 ranks, but the stage starts nodes x ntasks_per_node = 4"));
+  EXPECT_THAT(problems("[stages.a]\nargv = [\"true\"]\nmpi = true\nntasks = 100000\n"),
+              HasSubstr("100000 MPI ranks x cpus_per_task 1 need 100000 cores, but this machine has"));
   EXPECT_EQ(problems("[stages.a]\nargv = [\"true\"]\n"), "");
+  EXPECT_THAT(problems("[stages.a]\nrun = \"x\"\nntasks = 3\noptions = { dp = 2 }\n"),
+              HasSubstr("tp x pp x dp = 1 x 1 x 2 = 2 ranks, but the stage starts nodes x ntasks_per_node = 3"));
+}
+
+// The trainer's dp (and tp, pp) set how many ranks the stage starts, unless ntasks says so.
+TEST(Plan, ParallelismSetsTheRankCount) {
+  const Manifest m = parse_manifest("[run]\nname = \"t\"\n[stages.train]\ndp = 2\n[stages.b]\nrun = \"x\"\n"
+                                    "options = { tp = 2, dp = 3 }\n[stages.c]\nrun = \"x\"\nntasks = 4\n",
+                                    "m.toml", ".");
+  EXPECT_EQ(m.find_stage("train")->resources.total_tasks(), 2);
+  EXPECT_TRUE(m.find_stage("train")->mpi);
+  EXPECT_EQ(m.find_stage("b")->resources.total_tasks(), 6);
+  EXPECT_EQ(m.find_stage("c")->resources.total_tasks(), 4);
 }
 
 // Keys of a typed stage are checked against its program's --help at plan time.
@@ -165,58 +189,6 @@ run = "echo {{index}}"
   EXPECT_FALSE(fs::exists(dir / "pwned2"));
   std::string text = read_file(script);
   EXPECT_THAT(text, HasSubstr("#SBATCH --account='$(touch "));
-  fs::remove_all(dir);
-}
-
-// submit against a fake sbatch/scontrol/squeue on PATH: arrays larger than MaxArraySize are
-// split into jobs with index offsets, and aligned stages chain chunk to chunk.
-TEST(Plan, LargeArraysSplitAtMaxArraySize) {
-  fs::path dir = testing::scratch("split");
-  fs::path bin = dir / "bin";
-  fs::create_directories(bin);
-  write_file_atomic(bin / "sbatch", "#!/bin/bash\necho \"$*\" >> " + (dir / "sbatch.log").string() +
-                                        "\nn=$(wc -l < " + (dir / "sbatch.log").string() + ")\necho $((100 + n))\n");
-  write_file_atomic(bin / "scontrol", "#!/bin/bash\necho 'MaxArraySize            = 10'\n");
-  write_file_atomic(bin / "squeue", "#!/bin/bash\nexit 0\n");
-  write_file_atomic(bin / "sinfo", "#!/bin/bash\necho '64 512000 (null)'\n");
-  for (const char* f : {"sbatch", "scontrol", "squeue", "sinfo"}) fs::permissions(bin / f, fs::perms::owner_all);
-  std::string old_path = std::getenv("PATH");
-  ::setenv("PATH", (bin.string() + ":" + old_path).c_str(), 1);
-  std::string manifest = fmt::format(R"([run]
-name = "big"
-executor = "slurm"
-workdir = "{}"
-[lists]
-items = [{}]
-[stages.a]
-array = "items"
-run = "true"
-[stages.b]
-array = "items"
-after = ["a"]
-run = "true"
-)",
-                                     dir.string(), [] {
-                                       std::string items;
-                                       for (int i = 0; i < 25; ++i) items += fmt::format("{}\"{}\"", i ? ", " : "", i);
-                                       return items;
-                                     }());
-  Plan plan = make_plan(parse_manifest(manifest, "m.toml", "."), "/bin/echo", true);
-  submit_run(plan);
-  ::setenv("PATH", old_path.c_str(), 1);
-  std::vector<std::string> calls = split(std::string(trim(read_file(dir / "sbatch.log"))), '\n');
-  ASSERT_EQ(calls.size(), 6u);
-  EXPECT_THAT(calls[0], HasSubstr("--array=0-9 --export=ALL,XMTF_INDEX_OFFSET=0 "));
-  EXPECT_THAT(calls[1], HasSubstr("--array=0-9 --export=ALL,XMTF_INDEX_OFFSET=10 "));
-  EXPECT_THAT(calls[2], HasSubstr("--array=0-4 --export=ALL,XMTF_INDEX_OFFSET=20 "));
-  EXPECT_THAT(calls[3], HasSubstr("--dependency=aftercorr:101 "));
-  EXPECT_THAT(calls[4], HasSubstr("XMTF_INDEX_OFFSET=10 --dependency=aftercorr:102 "));
-  EXPECT_THAT(calls[5], HasSubstr("XMTF_INDEX_OFFSET=20 --dependency=aftercorr:103 "));
-  StateStore store(plan.run_dir);
-  auto subs = store.submissions();
-  ASSERT_EQ(subs.size(), 6u);
-  EXPECT_EQ(subs[2].index_offset, 20u);
-  EXPECT_EQ(format_index_ranges(subs[2].indices), "20-24");
   fs::remove_all(dir);
 }
 

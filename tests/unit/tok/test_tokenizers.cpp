@@ -177,5 +177,28 @@ TEST(LoadTokenizer, ChoosesTheFamilyByContent) {
   EXPECT_THROW(load_tokenizer(kData / "no-such-file.json"), Error);
 }
 
+// Issue 18 item 7: an id of 99,999,999 made a 100M-entry table (gigabytes) before anything else
+// was checked. Now refused up front, naming the token.
+TEST(HfTokenizerErrors, AnIdFarPastTheVocabularyIsRefusedBeforeAllocating) {
+  try {
+    HfTokenizer::from_json(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 99999999}, "merges": []}})", "t.json");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.vocab[\"b\"] has id 99999999, far past the vocabulary's 2 entries"),
+              std::string::npos) << e.what();
+  }
+  try {
+    HfTokenizer::from_json(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []},
+                               "added_tokens": [{"id": 99999999, "content": "<x>", "special": true}]})", "t.json");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("added_tokens[] id 99999999 is far past"), std::string::npos) << e.what();
+  }
+  // A few ids past the entries (specials after the vocabulary) stay fine.
+  auto tokenizer = HfTokenizer::from_json(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},
+      "added_tokens": [{"id": 5, "content": "<x>", "special": true}]})", "t.json");
+  EXPECT_EQ(tokenizer->vocab_size(), 6);
+}
+
 }  // namespace
 }  // namespace xmtf::tok

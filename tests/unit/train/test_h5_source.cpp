@@ -2,6 +2,7 @@
 // training run on them identical to one on the JSONL copy.
 #include <gtest/gtest.h>
 
+#include "core/error.hpp"
 #include "core/fs.hpp"
 #include "h5/shard_writer.hpp"
 #include "train/sample_source.hpp"
@@ -15,7 +16,7 @@ namespace {
 const fs::path kData = fs::path(XMTF_TEST_DATA_DIR) / "bloom";
 
 fs::path write_shard_copy(const fs::path& jsonl, const fs::path& h5_path) {
-  const auto source = open_jsonl_tokenized(jsonl);
+  const auto source = open_jsonl_tokenized(jsonl, 260);
   h5::ShardInfo info;
   info.tokenizer_name = "bytes";
   info.language = "sw";
@@ -36,8 +37,8 @@ TEST(H5Source, TrainingOnTokenizedShardsEqualsTrainingOnTheSameSamples) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   const fs::path shard = write_shard_copy(kData / "mtf" / "sw.jsonl", dir / "part-00000.bytes.h5");
-  const auto from_h5 = open_sample_file(shard);
-  const auto from_jsonl = open_sample_file(kData / "mtf" / "sw.jsonl");
+  const auto from_h5 = open_sample_file(shard, 260);
+  const auto from_jsonl = open_sample_file(kData / "mtf" / "sw.jsonl", 260);
   ASSERT_EQ(from_h5->n_samples(), from_jsonl->n_samples());
   Sample a, b;
   for (std::int64_t i = 0; i < from_h5->n_samples(); ++i) {
@@ -60,5 +61,32 @@ TEST(H5Source, TrainingOnTokenizedShardsEqualsTrainingOnTheSameSamples) {
   const auto h5_run = run_training(settings("sw:1:" + (dir / "*.h5").string(), dir / "ckpt_h5"));
   const auto jsonl_run = run_training(settings("sw:1:" + (kData / "mtf" / "sw.jsonl").string(), dir / "ckpt_jsonl"));
   EXPECT_EQ(h5_run.losses, jsonl_run.losses);
+  fs::remove_all(dir);
+}
+
+// Issue 18 item 9: an id outside the vocabulary failed only when its sample was drawn (maybe
+// hours in); now when the shard is opened, naming the file and the sample.
+TEST(H5Source, OutOfVocabularyIdsAreFoundWhenTheShardIsOpened) {
+  const fs::path dir = fs::temp_directory_path() / ("xmtf_train_h5_oov_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  h5::ShardInfo info;
+  info.tokenizer_name = "bytes";
+  info.language = "sw";
+  {
+    h5::TokenizedShardWriter writer(dir / "part-00000.bytes.h5", info, 1024);
+    const std::vector<std::int32_t> inputs{5, 6}, good{7}, bad{7, 300};
+    writer.append(inputs, good);
+    writer.append(inputs, bad);
+    writer.commit();
+  }
+  try {
+    open_sample_file(dir / "part-00000.bytes.h5", 260);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("part-00000.bytes.h5: sample 1 holds target id 300, outside the model's vocabulary [0, 260)"),
+              std::string::npos) << e.what();
+  }
+  EXPECT_EQ(open_sample_file(dir / "part-00000.bytes.h5", 301)->n_samples(), 2);
   fs::remove_all(dir);
 }
