@@ -15,8 +15,11 @@
 #include "core/fs.hpp"
 #include "eval_test_util.hpp"
 #include "eval/run.hpp"
+#include "eval/score.hpp"
+#include "eval/scorer.hpp"
 #include "eval/tasks.hpp"
 #include "prompts/templates.hpp"
+#include "tok/tokenizer.hpp"
 
 namespace xmtf::eval {
 namespace {
@@ -124,6 +127,37 @@ TEST(RankEval, TheReferenceBackendGivesTheSameScores) {
     options.backend = "reference";
     ASSERT_EQ(run_eval(options, Ranks{}), 0);
     expect_matches_golden(c, golden, dir.path());
+  }
+}
+
+// Inputs longer than the window keep their end: the scores equal those of the cut inputs.
+TEST(RankEval, InputsBeyondTheWindowAreCutOnTheLeftAndCounted) {
+  const auto golden = read_jsonl(kGolden);
+  TempDir dir("window");
+  EvalOptions options = options_of(golden[0], dir.path());  // xcopa_sw_en
+  options.template_names = {"best_option"};
+  options.limit = 4;
+  options.max_length = 20;
+  ASSERT_EQ(run_eval(options, Ranks{}), 0);
+  const Json result = Json::parse(read_file(dir.path() / "xcopa.sw.validation.best_option.json"));
+  EXPECT_EQ(result["truncated"], 4);
+  EXPECT_EQ(result["settings"]["max_length"], 20);
+  auto model = load_model(kModel);
+  auto tokenizer = tok::load_tokenizer(kTokenizer);
+  BloomChoiceScorer scorer(*model);
+  for (const Json& line : read_jsonl(dir.path() / "xcopa.sw.validation.best_option.jsonl")) {
+    ChoiceExample example{tokenizer->encode(line["input"].get<std::string>()), {}};
+    std::size_t longest = 0;
+    for (const auto& choice : line["choices"]) {
+      example.choices.push_back(tokenizer->encode(" " + choice.get<std::string>()));
+      longest = std::max(longest, example.choices.back().size());
+    }
+    const std::size_t keep = 20 - longest;
+    ASSERT_GT(example.input.size(), keep);
+    example.input.erase(example.input.begin(), example.input.end() - static_cast<std::ptrdiff_t>(keep));
+    const auto sums = scorer.score(std::span(&example, 1))[0];
+    const auto got = line["logprobs"].get<std::vector<double>>();
+    for (std::size_t j = 0; j < sums.size(); ++j) EXPECT_NEAR(got[j], sums[j], 1e-9 * std::abs(sums[j]));
   }
 }
 
