@@ -27,6 +27,10 @@ int main(int argc, char** argv) {
   app.add_option("--seed", job.seed, "seed of the `choice` filter's generator (Python random.seed semantics; default 0)");
   app.add_option("--split", job.split, "split name in file names (default: from the data file name)");
   app.add_option("--config", job.config, "dataset config in file names (default: the templates file's subset, or None)");
+  app.add_option("--max-dropped-fraction", job.max_dropped_fraction,
+                 "fail when more than this fraction of the (row, template) renderings gives no usable example "
+                 "(capped ones do not count; a template may fit only some rows, as the cause/effect ones of XCOPA do; default 0.9)")
+      ->check(CLI::Range(0.0, 1.0));
   app.add_flag("!--no-truncate", job.truncate,
                "do not cut row values at 2048 characters (promptsource's apply(truncate=False); default truncates)");
   app.add_flag("--render", job.render,

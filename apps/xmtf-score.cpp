@@ -12,6 +12,7 @@
 #include "core/log.hpp"
 #include "core/progress.hpp"
 #include "dist/world.hpp"
+#include "core/text.hpp"
 #include "eval/score.hpp"
 
 namespace {
@@ -28,12 +29,10 @@ struct Options {
   std::string backend = "cpu";
 };
 
-// The output is up to date when it is newer than the input and the weights (rerun = no-op).
-bool output_up_to_date(const Options& options, const fs::path& model_folder) {
-  if (options.output.empty() || options.force || !fs::exists(options.output)) return false;
-  auto written = fs::last_write_time(options.output);
-  return written >= fs::last_write_time(options.input) &&
-         written >= fs::last_write_time(model_folder / "model.safetensors");
+// What changes the scores besides the files (the batch size does not).
+std::string encoding_options(const Options& options) {
+  return fmt::format("target_prefix={} input_eos={} target_eos={}", options.target_prefix ? shell_quote(*options.target_prefix) : "default",
+                     options.input_eos ? (*options.input_eos ? "1" : "0") : "default", options.target_eos ? 1 : 0);
 }
 
 void write_results(const Options& options, const std::vector<eval::ScoreSample>& samples,
@@ -57,11 +56,7 @@ void write_results(const Options& options, const std::vector<eval::ScoreSample>&
 // line fails on every rank alike, and a batch's content does not depend on the rank count.
 std::vector<eval::ScoreSample> read_input(const Options& options, const fs::path& model_folder,
                                           std::int64_t vocab_size) {
-  fs::path tokenizer_path = options.tokenizer;
-  if (tokenizer_path.empty()) {
-    for (const fs::path& dir : {options.model_dir, model_folder})
-      if (fs::exists(dir / "tokenizer.json")) tokenizer_path = dir / "tokenizer.json";
-  }
+  fs::path tokenizer_path = eval::resolve_tokenizer(options.tokenizer, options.model_dir, model_folder);
   std::unique_ptr<tok::Tokenizer> tokenizer;
   std::optional<h5::SampleEncoder> encoder;
   if (!tokenizer_path.empty()) {
@@ -82,12 +77,20 @@ int score(const Options& options, dist::World& world) {
   std::unique_ptr<models::Model> model;
   std::vector<eval::ScoreSample> samples;
   fs::path model_folder;
+  std::optional<eval::ScoreCompletion> completion;  // with --output only
   int ok = 1;
   try {
     model_folder = eval::resolve_model_folder(options.model_dir);
-    if (output_up_to_date(options, model_folder)) {
-      if (rank == 0) log::info("{}: up to date, skipped (--force to redo)", options.output.string());
-      return 0;
+    if (!options.output.empty())
+      completion.emplace(options.output, options.input, model_folder,
+                         eval::resolve_tokenizer(options.tokenizer, options.model_dir, model_folder), encoding_options(options));
+    if (completion && !options.force) {
+      std::string not_done = completion->not_done();
+      if (not_done.empty()) {
+        if (rank == 0) log::info("{}: up to date, skipped (--force to redo)", options.output.string());
+        return 0;
+      }
+      if (rank == 0 && fs::exists(options.output)) log::info("{}: scoring again ({})", options.output.string(), not_done);
     }
     model = eval::load_model(model_folder, nn::backend_named(options.backend));
     samples = read_input(options, model_folder, model->config().vocab_size);
@@ -134,6 +137,7 @@ int score(const Options& options, dist::World& world) {
   for (std::size_t i = 0; i < samples.size(); ++i)
     results[i] = {sums[i], static_cast<std::int64_t>(samples[i].target_ids.size())};
   write_results(options, samples, results);
+  if (completion) completion->record();
   return 0;
 }
 
@@ -166,7 +170,7 @@ int main(int argc, char** argv) {
   app.add_option("--batch-size", options.batch_size, "samples per forward pass")->default_val(8)->check(CLI::PositiveNumber);
   app.add_option("--backend", options.backend, "kernels: cpu (BLAS, default) or reference (plain loops, the oracle; slow)")
       ->check(CLI::IsMember({"cpu", "reference"}));
-  app.add_flag("--force", options.force, "rescore even when --output is newer than the input and the model");
+  app.add_flag("--force", options.force, "rescore even when --output's completion record verifies");
   add_logging_options(app);
 
   return run_main(app, argc, argv, [&]() -> int {

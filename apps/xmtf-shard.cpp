@@ -33,7 +33,11 @@ void maybe_crash(const char* step, int done) {
 
 int shard(const ShardOptions& options, dist::World& world) {
   std::vector<LanguageInput> all_inputs;
-  if (!world.agree([&] { all_inputs = discover_inputs(options.input_dir, options.languages); })) return 1;
+  if (!world.agree([&] {
+        all_inputs = discover_inputs(options.input_dir, options.languages);
+        check_run(options, all_inputs);
+      }))
+    return 1;
 
   std::vector<LanguageInput> inputs;  // the languages still to do
   for (LanguageInput& input : all_inputs) {
@@ -140,8 +144,8 @@ int main(int argc, char** argv) {
   app.add_option("--input", options.input_dir, "folder of language folders (xP3 layout)")->required();
   app.add_option("--output", options.output_dir, "shards folder")->required();
   app.add_option("--languages", languages, "comma-separated languages (default: every folder of --input)");
-  app.add_option("--max-shard-bytes", options.max_shard_bytes, "most bytes per part (default 256 MiB)")
-      ->check(CLI::Range(std::uint64_t{2}, UINT64_MAX));
+  app.add_option("--max-shard-bytes", options.max_shard_bytes, "most bytes per part (default 256 MiB, at least 512)")
+      ->check(CLI::Range(kMinShardBytes, UINT64_MAX));
   app.add_flag("--dedup", options.dedup,
                "drop exact duplicate lines per language, first occurrence kept (a 128-bit hash per line: "
                "16-64 bytes of memory each, up to --dedup-memory)");
@@ -163,8 +167,8 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX));
   app.add_option("--chunk-bytes", options.chunk_bytes,
                  "unit of work and of parallelism (default: 63/64 of --max-shard-bytes); part boundaries depend on it, "
-                 "the number of ranks does not")
-      ->check(CLI::Range(std::uint64_t{1}, UINT64_MAX));
+                 "the number of ranks does not; at least 512")
+      ->check(CLI::Range(kMinChunkBytes, UINT64_MAX));
   app.add_option("--threads", options.threads,
                  "threads per rank: 1 validates, hashes and writes on one core (disk writes wait on a helper thread "
                  "that uses no CPU); 2 also moves SHA-256 to that thread (a second core). Default: 2 when the rank has "
@@ -183,7 +187,7 @@ int main(int argc, char** argv) {
     options.upsample = parse_upsample(upsample);
     // A chunk's kept lines can run one line past the chunk; a little slack keeps them in one
     // part, so a part is usually one chunk's output, moved into place rather than copied.
-    if (options.chunk_bytes == 0) options.chunk_bytes = std::max<std::uint64_t>(1, options.max_shard_bytes - options.max_shard_bytes / 64);
+    if (options.chunk_bytes == 0) options.chunk_bytes = std::max(kMinChunkBytes, options.max_shard_bytes - options.max_shard_bytes / 64);
     return shard(options, world);
   });
   return code;

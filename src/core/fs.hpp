@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace xmtf {
 
@@ -40,7 +41,34 @@ class AtomicFile {
   bool committed_ = false;
 };
 
+// "" when path is (or links to) a regular file, else what it is instead: "a dangling symbolic
+// link to X" (an HF snapshot whose blob is missing), "a directory", "a FIFO"... For inputs found
+// by listing a folder: such an entry is an error to report, never one to skip silently.
+std::string not_a_regular_file(const fs::path& path);
+
 // A unique temporary name next to final_path ("name.tmp.<pid>.<counter>").
 fs::path temp_path_beside(const fs::path& final_path);
+
+// Every writer of a temporary file holds an exclusive flock on it until the file is renamed
+// into place or removed, so that a cleaner can tell a file in use (by this host or, on file
+// systems with coherent locks such as Lustre, NFSv4 or GPFS, by another node) from one a killed
+// run left behind. AtomicFile does this itself; other writers (HDF5) hold one of these. Best
+// effort: where flock is unsupported, the pid check of remove_stale_temp_files remains.
+class TempFileLock {
+ public:
+  explicit TempFileLock(const fs::path& temp_path);
+  ~TempFileLock();
+  TempFileLock(const TempFileLock&) = delete;
+  TempFileLock& operator=(const TempFileLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Removes the temporary files ("<name>.tmp.<pid>.<n>") in folder (not below it) that a killed
+// run left: not this process's, its pid not alive on this host, and nobody holding its lock.
+// Concurrent runs writing into the same folder keep theirs. With final_name, only the
+// temporaries of that one file (for a writer that alone writes it). Returns what it removed.
+std::vector<fs::path> remove_stale_temp_files(const fs::path& folder, const std::string& final_name = "");
 
 }  // namespace xmtf

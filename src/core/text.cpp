@@ -39,6 +39,54 @@ bool starts_with(std::string_view text, std::string_view prefix) {
   return text.substr(0, prefix.size()) == prefix;
 }
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence at the start of text (1-4), or 0.
+std::size_t utf8_sequence_length(std::string_view text) {
+  auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+  unsigned char lead = byte(0);
+  std::size_t length = lead < 0x80 ? 1 : (lead & 0xE0) == 0xC0 ? 2 : (lead & 0xF0) == 0xE0 ? 3 : (lead & 0xF8) == 0xF0 ? 4 : 0;
+  if (length == 0 || length > text.size()) return 0;
+  for (std::size_t i = 1; i < length; ++i)
+    if ((byte(i) & 0xC0) != 0x80) return 0;
+  std::uint32_t code_point = length == 1 ? lead : lead & (0x7F >> length);
+  for (std::size_t i = 1; i < length; ++i) code_point = (code_point << 6) | (byte(i) & 0x3F);
+  static constexpr std::uint32_t kSmallest[] = {0, 0, 0x80, 0x800, 0x10000};  // no overlong forms
+  if (code_point < kSmallest[length] || code_point > 0x10FFFF || (code_point >= 0xD800 && code_point <= 0xDFFF)) return 0;
+  return length;
+}
+
+}  // namespace
+
+std::string printable(std::string_view untrusted, std::size_t max_bytes) {
+  std::string out;
+  std::size_t i = 0;
+  while (i < untrusted.size() && out.size() < max_bytes) {
+    auto c = static_cast<unsigned char>(untrusted[i]);
+    std::size_t length = utf8_sequence_length(untrusted.substr(i));
+    bool c1_control = length == 2 && c == 0xC2 && static_cast<unsigned char>(untrusted[i + 1]) < 0xA0;
+    if (length > 1 && !c1_control) {
+      out.append(untrusted.substr(i, length));
+      i += length;
+      continue;
+    }
+    if (c1_control) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned char>(untrusted[i + 1]));
+      i += 2;
+      continue;
+    }
+    if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c == '\\') out += "\\\\";
+    else if (c < 0x20 || c >= 0x7F) out += fmt::format("\\x{:02x}", c);
+    else out += static_cast<char>(c);
+    ++i;
+  }
+  if (i < untrusted.size()) out += "...";
+  return out;
+}
+
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   std::vector<std::size_t> row(b.size() + 1);
   std::iota(row.begin(), row.end(), 0);

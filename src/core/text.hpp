@@ -13,6 +13,12 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
 std::string_view trim(std::string_view text);
 bool starts_with(std::string_view text, std::string_view prefix);
 
+// Text from outside (a server's header or body, a file name from a listing) made safe to put in
+// a log line or an error message: control characters (newlines, ESC, C1 controls) and bytes that
+// are not well-formed UTF-8 become \n, \xNN or \uNNNN escapes, so the text cannot forge log lines
+// or drive the terminal; cut after max_bytes with "...".
+std::string printable(std::string_view untrusted, std::size_t max_bytes = 200);
+
 // Levenshtein distance, for "did you mean" suggestions.
 std::size_t edit_distance(std::string_view a, std::string_view b);
 // The candidate closest to word, if it is close enough to be a plausible typo.

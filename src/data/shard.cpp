@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "core/completion.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 #include "core/progress.hpp"
@@ -54,11 +55,6 @@ std::uint64_t line_limit(const ShardOptions& options) {
   return std::min(options.max_line_bytes, options.max_shard_bytes - 1);
 }
 
-std::int64_t mtime_ns(const fs::path& path) {
-  auto time = fs::last_write_time(path);
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(time.time_since_epoch()).count();
-}
-
 // Options that change what step 1 writes; a chunk marker made with other ones is stale.
 json chunk_options_json(const ShardOptions& options) {
   return json{{"format", kFormat},
@@ -75,6 +71,14 @@ json output_options_json(const ShardOptions& options) {
   result["shuffle_bucket_bytes"] = options.shuffle_bucket_bytes;
   result["max_per_prompt"] = options.max_per_prompt;
   return result;
+}
+
+// Beside index.json, the language's completion record: each part's size, mtime and sha256.
+fs::path language_record_path(const ShardOptions& options, const LanguageInput& input) {
+  return language_dir(options, input) / ".xmtf-shard.done";
+}
+CompletionRecord language_record(const ShardOptions& options) {
+  return CompletionRecord("xmtf-shard/1", output_options_json(options).dump());
 }
 
 std::optional<json> read_json_if_valid(const fs::path& path) {
@@ -439,7 +443,10 @@ std::vector<LanguageInput> discover_inputs(const fs::path& input_dir, const std:
     LanguageInput input{language, {}};
     for (const auto& entry : fs::directory_iterator(input_dir / language)) {
       std::string name = entry.path().filename().string();
-      if (!entry.is_regular_file() || name.size() < 6 || name.substr(name.size() - 6) != ".jsonl") continue;
+      if (name.size() < 6 || name.substr(name.size() - 6) != ".jsonl") continue;
+      // A dangling link is exactly an HF snapshot with a missing blob: data lost, not absent.
+      if (std::string problem = not_a_regular_file(entry.path()); !problem.empty())
+        fail("{}: input is {}, not a file (fetch it again, or remove it)", entry.path().string(), problem);
       input.files.push_back(SourceFile{name, entry.path(), entry.file_size(), mtime_ns(entry.path())});
     }
     std::sort(input.files.begin(), input.files.end(), [](const SourceFile& a, const SourceFile& b) { return a.name < b.name; });
@@ -464,9 +471,43 @@ bool language_up_to_date(const ShardOptions& options, const LanguageInput& input
         entry.value("mtime_ns", std::int64_t{0}) != input.files[f].mtime_ns)
       return false;
   }
-  for (const json& part : (*index)["parts"])
-    if (!file_has_size(language_dir(options, input) / part.value("file", ""), part.value("bytes", std::uint64_t{0}))) return false;
+  // The parts as the completion record stamped them (core's rule): size, then the sha256 where
+  // that is cheap (a language of at most 1 GiB), else the mtime. A part edited at the same
+  // size, or replaced, is not up to date. (The stamps are not in index.json: it stays the same
+  // byte for byte whatever the run.)
+  std::uint64_t total = 0;
+  for (const json& part : (*index)["parts"]) total += part.value("bytes", std::uint64_t{0});
+  Content content = total <= kHashPartsUpToBytes ? Content::hash : Content::stat_only;
+  std::string changed = language_record(options).mismatch(language_record_path(options, input), content);
+  if (!changed.empty()) {
+    log::info("{}: redoing ({})", input.language, changed);
+    return false;
+  }
   return true;
+}
+
+void check_run(const ShardOptions& options, const std::vector<LanguageInput>& inputs) {
+  // Parts written into the input (or input read from the output) would be read back as input
+  // by the next run, and stale-part removal could delete input files named part-*.jsonl.
+  if (paths_overlap(options.input_dir, options.output_dir))
+    fail("--output {} and --input {} overlap (the same folder, or one inside the other): use a separate output folder",
+         options.output_dir.string(), options.input_dir.string());
+  if (options.max_shard_bytes < kMinShardBytes)
+    fail("--max-shard-bytes {} is below the minimum of {}", options.max_shard_bytes, kMinShardBytes);
+  if (options.chunk_bytes < kMinChunkBytes) fail("--chunk-bytes {} is below the minimum of {}", options.chunk_bytes, kMinChunkBytes);
+  std::uint64_t chunks = 0, bytes = 0;
+  for (const LanguageInput& input : inputs)
+    for (const SourceFile& file : input.files) {
+      chunks += chunk_count(file, options.chunk_bytes);
+      bytes += file.bytes;
+    }
+  auto at_least = [&](std::uint64_t limit) { return format_bytes(static_cast<double>(bytes / limit + 1)); };
+  if (chunks > kMaxChunksPerRun)
+    fail("--chunk-bytes {} cuts the {} of input into {} chunks, more than {}: use at least {}", options.chunk_bytes,
+         format_bytes(static_cast<double>(bytes)), chunks, kMaxChunksPerRun, at_least(kMaxChunksPerRun));
+  if (bytes / options.max_shard_bytes > kMaxPartsPerRun)
+    fail("--max-shard-bytes {} would make more than {} parts of the {} of input: use at least {}", options.max_shard_bytes,
+         kMaxPartsPerRun, format_bytes(static_cast<double>(bytes)), at_least(kMaxPartsPerRun));
 }
 
 std::vector<ChunkTask> plan_chunks(const std::vector<LanguageInput>& inputs, std::uint64_t chunk_bytes) {
@@ -736,6 +777,10 @@ void finish_language(const ShardOptions& options, const LanguageInput& input, bo
                                                                       {"parts", parts},
                                                                       {"inputs", inputs},
                                                                       {"rejects", rejects}});
+  CompletionRecord record = language_record(options);
+  for (const json& part : parts)
+    record.add_output(language_dir(options, input), part["file"].get<std::string>(), part["sha256"].get<std::string>());
+  record.write(language_record_path(options, input));
   fs::remove_all(work_dir(options, input));
   log::info("{}: {} lines read, {} rejected, {} duplicates, {} capped -> {} train + {} validation samples in {} parts",
             input.language, lines_read, rejected_total, duplicates_total, capped_total,
@@ -746,6 +791,7 @@ void finish_language(const ShardOptions& options, const LanguageInput& input, bo
 void invalidate_language(const ShardOptions& options, const LanguageInput& input) {
   std::error_code ignored;
   fs::remove(language_dir(options, input) / "index.json", ignored);
+  fs::remove(language_record_path(options, input), ignored);
   remove_temp_files(language_dir(options, input));
 }
 

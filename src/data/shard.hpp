@@ -24,6 +24,17 @@
 
 namespace xmtf::data {
 
+// Below these, parts and chunks are too small to be of use and the run turns into millions of
+// files and markers (--max-shard-bytes 2 ran for tens of minutes): refused.
+inline constexpr std::uint64_t kMinShardBytes = 512;
+inline constexpr std::uint64_t kMinChunkBytes = 512;
+// At most this many chunks, and (estimated) parts, in one run.
+inline constexpr std::uint64_t kMaxChunksPerRun = 1000000;
+inline constexpr std::uint64_t kMaxPartsPerRun = 1000000;
+// A rerun checks a language's parts by sha256 up to this many bytes of parts, above by size
+// and mtime (hashing every part of a big language on every rerun would cost a full read).
+inline constexpr std::uint64_t kHashPartsUpToBytes = std::uint64_t{1} << 30;
+
 struct ShardOptions {
   fs::path input_dir;
   fs::path output_dir;
@@ -63,8 +74,14 @@ struct LanguageInput {
 // has no folder or a folder has no .jsonl file.
 std::vector<LanguageInput> discover_inputs(const fs::path& input_dir, const std::vector<std::string>& languages);
 
+// Throws when the run cannot be sane: --output overlapping --input, sizes below the minimums,
+// or sizes that would cut the inputs into more than kMaxChunksPerRun chunks or kMaxPartsPerRun
+// parts (the message says what to use instead).
+void check_run(const ShardOptions& options, const std::vector<LanguageInput>& inputs);
+
 // True when <output>/<lang>/index.json was written with these options from these exact input
-// files (name, size, mtime) and every part it lists is there with its size.
+// files (name, size, mtime) and every part it lists is there as stamped (size, and sha256 up to
+// kHashPartsUpToBytes, else mtime).
 bool language_up_to_date(const ShardOptions& options, const LanguageInput& input);
 
 // Step 1.

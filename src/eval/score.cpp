@@ -106,6 +106,42 @@ std::vector<ScoreSample> read_score_input(const fs::path& path, tok::Tokenizer* 
   return samples;
 }
 
+fs::path resolve_tokenizer(const fs::path& given, const fs::path& model_dir, const fs::path& model_folder) {
+  if (!given.empty()) return given;
+  fs::path found;
+  for (const fs::path& dir : {model_dir, model_folder})
+    if (fs::exists(dir / "tokenizer.json")) found = dir / "tokenizer.json";
+  return found;
+}
+
+namespace {
+
+fs::path score_record_path(const fs::path& output) {
+  return output.parent_path() / ("." + output.filename().string() + ".xmtf-score.done");
+}
+
+}  // namespace
+
+ScoreCompletion::ScoreCompletion(fs::path output, const fs::path& input, const fs::path& model_folder, const fs::path& tokenizer,
+                                 const std::string& encoding_options)
+    : output_(std::move(output)), record_("xmtf-score/1", encoding_options) {
+  std::vector<fs::path> inputs{input, model_folder / "config.json", model_folder / "model.safetensors"};
+  if (!tokenizer.empty()) inputs.push_back(tokenizer);
+  for (const fs::path& file : inputs)
+    if (paths_overlap(output_, file)) fail("--output {} is the input {}: refusing to overwrite it", output_.string(), file.string());
+  record_.add_input(input);
+  record_.add_input(model_folder / "config.json");
+  record_.add_input(model_folder / "model.safetensors", Content::stat_only);  // GiBs; its own sha256 is checked at load
+  if (!tokenizer.empty()) record_.add_input(tokenizer);
+}
+
+std::string ScoreCompletion::not_done() const { return record_.mismatch(score_record_path(output_)); }
+
+void ScoreCompletion::record() {
+  record_.add_output(output_.parent_path(), output_.filename().string());
+  record_.write(score_record_path(output_));
+}
+
 fs::path resolve_model_folder(const fs::path& dir) {
   if (!fs::is_directory(dir)) fail("{}: not a folder (expected a HuggingFace model folder or a checkpoint folder)", dir.string());
   if (fs::exists(dir / "config.json")) return dir;

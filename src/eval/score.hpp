@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "core/completion.hpp"
 #include "h5/tokenize_job.hpp"
 #include "models/model.hpp"
 #include "tok/tokenizer.hpp"
@@ -69,5 +70,27 @@ void check_batches_fit_in_memory(const models::Model& model, std::span<const Sco
 
 // No newline. Throws xmtf::Error when the sum is not finite (JSON has no NaN).
 std::string format_result(const ScoreSample& sample, const ScoreResult& result);
+
+// The tokenizer for text lines: `given`, else tokenizer.json in the model dir or the resolved
+// model folder; empty when there is none.
+std::filesystem::path resolve_tokenizer(const std::filesystem::path& given, const std::filesystem::path& model_dir,
+                                        const std::filesystem::path& model_folder);
+
+// The completion record of a scoring run with --output (`<dir>/.<name>.xmtf-score.done`): the
+// input, the tokenizer and config.json by sha256, model.safetensors by size and mtime (GiBs),
+// the encoding options, and the output by sha256. A rerun skips only when it verifies (a
+// 0-byte or edited output, another model, other options: scored again).
+class ScoreCompletion {
+ public:
+  // Throws when output is one of the run's input files (it would be read, then overwritten).
+  ScoreCompletion(std::filesystem::path output, const std::filesystem::path& input, const std::filesystem::path& model_folder,
+                  const std::filesystem::path& tokenizer, const std::string& encoding_options);
+  std::string not_done() const;  // "" when the record verifies, else why not
+  void record();                 // after the output was committed
+
+ private:
+  std::filesystem::path output_;
+  CompletionRecord record_;
+};
 
 }  // namespace xmtf::eval

@@ -1,5 +1,6 @@
 #include "h5/hdf5.hpp"
 
+#include <algorithm>
 #include <mutex>
 #include <vector>
 
@@ -38,6 +39,13 @@ std::string last_hdf5_error() {
       },
       &message);
   H5Eclear2(H5E_DEFAULT);
+  // A failed system call comes as "file write failed: time = ..., filename = ..., errno = 28,
+  // error message = 'No space left on device', buf = ...": keep what it is and why.
+  if (auto at = message.find("error message = '"); at != std::string::npos) {
+    std::size_t start = at + 17, end = message.find('\'', start);
+    message = message.substr(0, message.find(':')) + ": " + message.substr(start, end - start);
+  }
+  std::replace(message.begin(), message.end(), '\n', ' ');
   return message;
 }
 

@@ -1,12 +1,14 @@
 #include "h5/shard_writer.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <vector>
 
 #include "core/error.hpp"
 #include "core/fs.hpp"
+#include "core/text.hpp"
 #include "h5/hdf5.hpp"
 
 namespace xmtf::h5 {
@@ -46,6 +48,67 @@ class AppendableDataset {
   hsize_t size_ = 0;
 };
 
+// HDF5 must never meet a full disk: once one of its writes fails (ENOSPC, EDQUOT), the file
+// can no longer be closed ("slist already enabled?"), it stays in HDF5's ID table, and the
+// library's own shutdown in MPI_Finalize then crashes closing it (the segfault after ENOSPC).
+// So the blocks HDF5 is about to write are allocated beforehand, here, with fallocate
+// (FALLOC_FL_KEEP_SIZE: the file's size is HDF5's business): a full disk or quota fails this
+// call, cleanly, before HDF5 writes; HDF5 then only ever writes into allocated blocks. Where
+// fallocate is unsupported, the free space is checked instead (no protection against quotas).
+class SpaceAhead {
+ public:
+  // Besides what is about to be written: HDF5's metadata and the chunks its cache holds.
+  static constexpr std::uint64_t kSlack = 1 << 20;
+
+  // path: the file written; shown: the name errors give (the final one).
+  SpaceAhead(fs::path path, fs::path shown) : path_(std::move(path)), shown_(std::move(shown)) {
+    fd_ = ::open(path_.c_str(), O_RDWR | O_CLOEXEC);
+    if (fd_ < 0) fail("{}: cannot open: {}", path_.string(), errno_text(errno));
+  }
+  ~SpaceAhead() { ::close(fd_); }
+  SpaceAhead(const SpaceAhead&) = delete;
+  SpaceAhead& operator=(const SpaceAhead&) = delete;
+
+  // Makes sure the file has blocks up to `size` + `more` + kSlack, size being HDF5's idea of it.
+  void ensure(std::uint64_t size, std::uint64_t more) {
+    std::uint64_t end = size + more + kSlack;
+    if (end <= reserved_) return;
+    std::uint64_t target = std::max(end, reserved_ + reserved_ / 4);  // grow by a quarter at least
+    if (fallocate_works_) {
+      if (::fallocate(fd_, FALLOC_FL_KEEP_SIZE, static_cast<off_t>(reserved_), static_cast<off_t>(target - reserved_)) == 0) {
+        reserved_ = target;
+        return;
+      }
+      if (errno != EOPNOTSUPP && errno != ENOSYS) no_space(target - reserved_, errno);
+      fallocate_works_ = false;
+    }
+    std::error_code ec;
+    fs::space_info space = fs::space(path_.parent_path(), ec);
+    if (!ec && space.available < more + kSlack) no_space(more + kSlack, ENOSPC);
+  }
+
+  // Gives back the blocks reserved past the file's end once it is complete.
+  void release_unused() {
+    struct stat info {};
+    if (!fallocate_works_ || ::fstat(fd_, &info) != 0) return;
+    // Growing by a byte and shrinking back frees everything past the end on every file system.
+    if (::ftruncate(fd_, info.st_size + 1) == 0 && ::ftruncate(fd_, info.st_size) != 0)
+      fail("{}: cannot restore its size: {}", path_.string(), errno_text(errno));
+  }
+
+ private:
+  [[noreturn]] void no_space(std::uint64_t bytes, int error) const {
+    fail("{}: cannot allocate {} more on its file system: {}", shown_.string(), format_bytes(static_cast<double>(bytes)),
+         errno_text(error));
+  }
+
+  fs::path path_;
+  fs::path shown_;
+  int fd_ = -1;
+  std::uint64_t reserved_ = 0;
+  bool fallocate_works_ = true;
+};
+
 void fsync_file(const fs::path& path) {
   int fd = ::open(path.c_str(), O_RDONLY);
   if (fd < 0) fail("{}: cannot open for fsync: {}", path.string(), errno_text(errno));
@@ -59,6 +122,8 @@ void fsync_file(const fs::path& path) {
 struct TokenizedShardWriter::Impl {
   fs::path final_path;
   fs::path temp_path;
+  std::unique_ptr<TempFileLock> temp_lock;
+  std::unique_ptr<SpaceAhead> space;
   ShardInfo info;
   std::int64_t chunk_tokens;
   Handle file, inputs_group, targets_group;
@@ -67,7 +132,28 @@ struct TokenizedShardWriter::Impl {
   std::vector<std::int64_t> input_offsets{0}, target_offsets{0};
   bool committed = false;
 
+  // Closes everything and removes the temporary file: the shard was not completed.
+  void abandon() {
+    input_ids.reset();
+    target_ids.reset();
+    inputs_group.reset();
+    targets_group.reset();
+    file.reset();  // closable: HDF5 never had a write fail (see SpaceAhead)
+    space.reset();
+    std::error_code ignored;
+    fs::remove(temp_path, ignored);
+    temp_lock.reset();
+  }
+
+  // Before HDF5 writes `bytes` of data: room for them, and for a partial chunk per dataset.
+  void make_room(std::uint64_t bytes) {
+    hsize_t size = 0;
+    check_status(H5Fget_filesize(file.get(), &size), temp_path.string() + ": H5Fget_filesize");
+    space->ensure(size, bytes + 4 * static_cast<std::uint64_t>(chunk_tokens) * sizeof(std::int32_t));
+  }
+
   void flush() {
+    make_room((input_buffer.size() + target_buffer.size()) * sizeof(std::int32_t));
     input_ids->append(input_buffer.data(), static_cast<std::int64_t>(input_buffer.size()));
     target_ids->append(target_buffer.data(), static_cast<std::int64_t>(target_buffer.size()));
     input_buffer.clear();
@@ -89,23 +175,23 @@ TokenizedShardWriter::TokenizedShardWriter(fs::path final_path, ShardInfo info, 
   impl_->info = std::move(info);
   impl_->chunk_tokens = chunk_tokens;
   const std::string where = impl_->temp_path.string();
-  impl_->file = check(H5Fcreate(impl_->temp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), where + ": cannot create");
-  impl_->inputs_group = check(H5Gcreate2(impl_->file.get(), "inputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where);
-  impl_->targets_group = check(H5Gcreate2(impl_->file.get(), "targets", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where);
-  impl_->input_ids = std::make_unique<AppendableDataset>(impl_->inputs_group.get(), "ids", H5T_STD_I32LE, H5T_NATIVE_INT32, chunk_tokens);
-  impl_->target_ids = std::make_unique<AppendableDataset>(impl_->targets_group.get(), "ids", H5T_STD_I32LE, H5T_NATIVE_INT32, chunk_tokens);
+  try {
+    impl_->file = check(H5Fcreate(impl_->temp_path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), where + ": cannot create");
+    impl_->temp_lock = std::make_unique<TempFileLock>(impl_->temp_path);
+    impl_->space = std::make_unique<SpaceAhead>(impl_->temp_path, impl_->final_path);
+    impl_->make_room(0);
+    impl_->inputs_group = check(H5Gcreate2(impl_->file.get(), "inputs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where);
+    impl_->targets_group = check(H5Gcreate2(impl_->file.get(), "targets", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), where);
+    impl_->input_ids = std::make_unique<AppendableDataset>(impl_->inputs_group.get(), "ids", H5T_STD_I32LE, H5T_NATIVE_INT32, chunk_tokens);
+    impl_->target_ids = std::make_unique<AppendableDataset>(impl_->targets_group.get(), "ids", H5T_STD_I32LE, H5T_NATIVE_INT32, chunk_tokens);
+  } catch (...) {
+    impl_->abandon();  // no destructor runs for a constructor that threw
+    throw;
+  }
 }
 
 TokenizedShardWriter::~TokenizedShardWriter() {
-  if (impl_ && !impl_->committed) {
-    impl_->input_ids.reset();
-    impl_->target_ids.reset();
-    impl_->inputs_group.reset();
-    impl_->targets_group.reset();
-    impl_->file.reset();
-    std::error_code ignored;
-    fs::remove(impl_->temp_path, ignored);
-  }
+  if (impl_ && !impl_->committed) impl_->abandon();
 }
 
 void TokenizedShardWriter::append(std::span<const std::int32_t> input_ids, std::span<const std::int32_t> target_ids) {
@@ -122,6 +208,7 @@ void TokenizedShardWriter::commit() {
   w.flush();
   w.input_ids->close();
   w.target_ids->close();
+  w.make_room((w.input_offsets.size() + w.target_offsets.size()) * sizeof(std::int64_t));
   w.write_offsets(w.inputs_group.get(), w.input_offsets);
   w.write_offsets(w.targets_group.get(), w.target_offsets);
   hid_t root = w.file.get();
@@ -137,10 +224,12 @@ void TokenizedShardWriter::commit() {
   w.targets_group.reset();
   check_status(H5Fflush(root, H5F_SCOPE_GLOBAL), w.temp_path.string() + ": flush");
   w.file.reset();
+  w.space->release_unused();
   fsync_file(w.temp_path);
   fs::rename(w.temp_path, w.final_path);
-  fsync_directory(w.final_path.parent_path().empty() ? fs::path(".") : w.final_path.parent_path());
   w.committed = true;
+  w.temp_lock.reset();
+  fsync_directory(w.final_path.parent_path().empty() ? fs::path(".") : w.final_path.parent_path());
 }
 
 std::int64_t TokenizedShardWriter::n_samples() const { return static_cast<std::int64_t>(impl_->input_offsets.size()) - 1; }

@@ -12,6 +12,7 @@
 #include <ostream>
 #include <set>
 
+#include "core/completion.hpp"
 #include "core/error.hpp"
 #include "core/fs.hpp"
 #include "core/log.hpp"
@@ -41,6 +42,11 @@ bool is_part_file(const fs::path& path) {
 
 bool is_hidden(const fs::path& path) { return path.filename().string().starts_with("."); }
 
+// Beside each .h5: ".<name>.h5.done" (hidden: a glob of *.h5 never sees it).
+fs::path completion_record_path(const fs::path& output) {
+  return output.parent_path() / ("." + output.filename().string() + ".done");
+}
+
 PartJob make_job(const fs::path& source, const fs::path& output_dir, const std::string& tokenizer_name) {
   PartJob job;
   job.source = source;
@@ -60,9 +66,13 @@ std::vector<PartJob> plan_parts(const TokenizeOptions& options, const std::strin
     parts.push_back(make_job(options.input, options.output_dir, tokenizer_name));
   } else if (fs::is_directory(options.input, error)) {
     for (auto it = fs::recursive_directory_iterator(options.input); it != fs::recursive_directory_iterator(); ++it) {
-      if (it->is_directory() && is_hidden(it->path())) it.disable_recursion_pending();
-      else if (it->is_regular_file() && is_part_file(it->path()))
+      if (it->is_directory() && is_hidden(it->path())) {
+        it.disable_recursion_pending();
+      } else if (is_part_file(it->path())) {
+        if (std::string problem = not_a_regular_file(it->path()); !problem.empty())
+          fail("{}: shard part is {}, not a file (rerun xmtf-shard, or remove it)", it->path().string(), problem);
         parts.push_back(make_job(it->path(), options.output_dir, tokenizer_name));
+      }
     }
     std::sort(parts.begin(), parts.end(), [](const PartJob& a, const PartJob& b) { return a.source < b.source; });
     if (parts.empty()) fail("{}: no shard parts (part-*.jsonl, validation-*.jsonl) found in this folder", options.input.string());
@@ -87,6 +97,7 @@ std::vector<fs::path> remove_stale_outputs(const std::vector<PartJob>& parts, co
       bool ours = name.ends_with(suffix) && (name.starts_with("part-") || name.starts_with("validation-"));
       if (ours && entry.is_regular_file() && !expected.contains(entry.path())) {
         fs::remove(entry.path());
+        fs::remove(completion_record_path(entry.path()), error);
         removed.push_back(entry.path());
         log::info("{}: removed, its source part is gone", entry.path().string());
       }
@@ -132,25 +143,32 @@ ShardTokenizer::ShardTokenizer(const TokenizeOptions& options) : options_(option
   encoder_ = SampleEncoder(*tokenizer_, options, options.tokenizer_path.string());
 }
 
-bool ShardTokenizer::up_to_date(const PartJob& part, const std::string& source_sha256) const {
+CompletionRecord ShardTokenizer::expected_record(const PartJob& part, const std::string& source_sha256) const {
+  CompletionRecord record(fmt::format("xmtf-tokenize/{}", kTokenizedShardVersion),
+                          fmt::format("name={} {}", name_, options_text()));
+  record.add_input(part.source, source_sha256);
+  record.add_input(options_.tokenizer_path, tokenizer_sha256_);
+  return record;
+}
+
+// Up to date only when the part's completion record verifies: same source and tokenizer bytes,
+// same options, and the .h5 exactly as written (sha256): a 0-byte, truncated, edited or foreign
+// file is redone.
+bool ShardTokenizer::up_to_date(const PartJob& part, const CompletionRecord& record) const {
+  if (options_.force) return false;
+  std::string not_done = record.mismatch(completion_record_path(part.output));
+  if (not_done.empty()) return true;
   std::error_code error;
-  if (options_.force || !fs::exists(part.output, error)) return false;
-  try {
-    TokenizedShardReader existing(part.output);  // validates offsets against the ids too
-    const ShardInfo& info = existing.info();
-    return info.source_sha256 == source_sha256 && info.tokenizer_sha256 == tokenizer_sha256_ &&
-           info.options == options_text();
-  } catch (const Error& e) {
-    log::warn("{} (it will be rewritten)", e.what());
-    return false;
-  }
+  if (fs::exists(part.output, error)) log::info("{}: redoing ({})", part.output.string(), not_done);
+  return false;
 }
 
 PartStats ShardTokenizer::run(const PartJob& part, Progress* progress) {
   PartStats stats;
   stats.bytes = static_cast<std::int64_t>(part.bytes);
   std::string source_sha256 = sha256_file(part.source);
-  if (up_to_date(part, source_sha256)) {
+  CompletionRecord record = expected_record(part, source_sha256);
+  if (up_to_date(part, record)) {
     stats.skipped = true;
     ShardInfo info = read_shard_info(part.output);
     stats.samples = info.n_samples;
@@ -159,6 +177,9 @@ PartStats ShardTokenizer::run(const PartJob& part, Progress* progress) {
     return stats;
   }
   fs::create_directories(part.output.parent_path());
+  // Only this rank writes this part: any temporary of it here is a killed run's.
+  for (const fs::path& stale : remove_stale_temp_files(part.output.parent_path(), part.output.filename().string()))
+    log::info("{}: removed (left by a killed run)", stale.string());
   ShardInfo info;
   info.tokenizer_name = options_.tokenizer_path.filename().string();
   info.tokenizer_sha256 = tokenizer_sha256_;
@@ -209,6 +230,8 @@ PartStats ShardTokenizer::run(const PartJob& part, Progress* progress) {
   }
   if (!carry.empty()) process_line(carry);
   writer.commit();
+  record.add_output(part.output.parent_path(), part.output.filename().string());
+  record.write(completion_record_path(part.output));
   stats.samples = writer.n_samples();
   stats.input_tokens = writer.n_input_tokens();
   stats.target_tokens = writer.n_target_tokens();

@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/completion.hpp"
 #include "core/progress.hpp"
 #include "tok/tokenizer.hpp"
 
@@ -89,7 +90,8 @@ class ShardTokenizer {
   std::string options_text() const { return encoder_.options_text(); }
 
  private:
-  bool up_to_date(const PartJob& part, const std::string& source_sha256) const;
+  CompletionRecord expected_record(const PartJob& part, const std::string& source_sha256) const;
+  bool up_to_date(const PartJob& part, const CompletionRecord& record) const;
 
   TokenizeOptions options_;
   std::unique_ptr<tok::Tokenizer> tokenizer_;

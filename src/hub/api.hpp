@@ -25,6 +25,21 @@ const char* kind_name(RepoKind kind);                // "model" | "dataset"
 // Throws unless id looks like "name" or "org/name" with the hub's allowed characters.
 void validate_repo_id(const std::string& id);
 
+// What the hub says is data, never a path: every name taken from an answer is checked against
+// its format before it is used in a file name or a URL (see docs/hub.md, "Threat model").
+bool is_commit_hash(const std::string& text);  // 40 lowercase hex digits
+bool is_blob_oid(const std::string& text);     // 40 (git sha1) or 64 (sha256) lowercase hex digits
+// Throws unless path is relative, '/'-separated, without '.', '..' or empty segments, '\\' or
+// control characters: a repo file path cannot leave the snapshot folder.
+void validate_repo_path(const std::string& path);
+
+// Limits on what one hub answer can make us do.
+struct HubLimits {
+  std::size_t max_tree_pages = 10000;             // the hub serves 1,000 entries a page
+  std::size_t max_api_body_bytes = 128ull << 20;  // one revision or tree answer, decoded
+  std::uint64_t max_file_bytes = 1ull << 44;      // 16 TiB: larger sizes in a listing are refused
+};
+
 struct RemoteFile {
   std::string path;        // inside the repo, '/'-separated
   std::uint64_t size = 0;  // of the real content (the LFS object for LFS files)
@@ -45,7 +60,7 @@ struct RequestContext {
 
 class HubClient {
  public:
-  HubClient(HubSettings settings, RetryPolicy retry);
+  HubClient(HubSettings settings, RetryPolicy retry, HubLimits limits = {});
 
   std::string resolve_commit(const RepoRef& repo, const std::string& revision);
   std::vector<RemoteFile> list_files(const RepoRef& repo, const std::string& commit);
@@ -53,6 +68,8 @@ class HubClient {
 
   const HubSettings& settings() const { return settings_; }
   const RetryPolicy& retry() const { return retry_; }
+  // The token for a request to url: only when url has the endpoint's scheme, host and port.
+  std::optional<std::string> token_for(const std::string& url) const;
 
   // The message for a failed request: 401/403 say how to provide a token (never the token),
   // 404 names the repo, revision and path.
@@ -63,6 +80,7 @@ class HubClient {
 
   HubSettings settings_;
   RetryPolicy retry_;
+  HubLimits limits_;
   HttpSession session_;
 };
 

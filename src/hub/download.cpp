@@ -50,7 +50,7 @@ void install_if_verified(const fs::path& temp, const fs::path& blob, const BlobR
 HttpRequest base_request(const HubClient& client, const std::string& url) {
   HttpRequest request;
   request.url = url;
-  request.bearer_token = client.settings().token;
+  request.bearer_token = client.token_for(url);
   return request;
 }
 
@@ -152,8 +152,8 @@ std::set<std::size_t> read_done_parts(const fs::path& path, const PartPlan& plan
 std::uint64_t download_parallel(const std::string& direct_url, const HubClient& client, const RepoCache& cache,
                                 const BlobRequest& request, const DownloadOptions& options, Progress& progress) {
   const RemoteFile& file = request.file;
-  fs::path parts_path = cache.blob_path(file.blob_name() + ".xmtf-parts");
-  fs::path done_path = cache.blob_path(file.blob_name() + ".xmtf-parts.done");
+  fs::path parts_path = cache.parts_path(file.blob_name());
+  fs::path done_path = cache.parts_done_path(file.blob_name());
   bool had_parts = fs::exists(parts_path);
   int fd = ::open(parts_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
   if (fd < 0) fail("cannot open {}: {}", parts_path.string(), errno_text(errno));
@@ -191,9 +191,8 @@ std::uint64_t download_parallel(const std::string& direct_url, const HubClient& 
       std::uint64_t position = first;
       bool write_failed = false;
       HttpResponse response = perform_with_retries(session, options.retry, file.path, [&] {
+        // A redirect target (the CDN) gets no token: base_request gives it to the hub only.
         HttpRequest http = base_request(client, direct_url);
-        // A redirect target (the CDN) gets no token, as libcurl's redirect handling would do.
-        if (direct_url != request.url) http.bearer_token.reset();
         http.range_first = position;
         http.range_last = last;
         http.sink = [&](long status, std::string_view bytes) {
@@ -354,14 +353,14 @@ std::uint64_t download_blob(HttpSession& session, const HubClient& client, const
   FileLock lock(cache.lock_path(file.blob_name()));
   if (file_size_or_zero(blob) == file.size && fs::exists(blob)) return 0;  // another process made it meanwhile
 
-  bool resuming_parts = fs::exists(cache.blob_path(file.blob_name() + ".xmtf-parts"));
+  bool resuming_parts = fs::exists(cache.parts_path(file.blob_name()));
   bool big = options.parallel_ranges > 1 && file.size >= options.parallel_min_bytes;
   if (resuming_parts || (big && file_size_or_zero(cache.incomplete_path(file.blob_name())) == 0)) {
     if (auto direct_url = range_capable_url(session, client, request, options))
       return download_parallel(*direct_url, client, cache, request, options, progress);
     log::info("{}: the server does not serve ranges; one stream", file.path);
-    remove_quietly(cache.blob_path(file.blob_name() + ".xmtf-parts"));
-    remove_quietly(cache.blob_path(file.blob_name() + ".xmtf-parts.done"));
+    remove_quietly(cache.parts_path(file.blob_name()));
+    remove_quietly(cache.parts_done_path(file.blob_name()));
   }
   return download_sequential(session, client, cache, request, options, progress);
 }

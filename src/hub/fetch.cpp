@@ -63,25 +63,46 @@ FetchResult fetch_offline(const FetchOptions& options, const HubSettings& settin
   if (!fs::is_directory(result.snapshot_dir, ec))
     fail("HF_HUB_OFFLINE is set and {} has no snapshot in the cache ({} is missing)", subject,
          result.snapshot_dir.string());
-  std::vector<std::string> dangling;
+  std::vector<std::string> problems;
   for (const auto& entry : fs::recursive_directory_iterator(result.snapshot_dir)) {
     if (entry.is_directory()) continue;
     std::string path = entry.path().lexically_relative(result.snapshot_dir).generic_string();
     if (!is_selected(path, options.include, options.exclude)) continue;
-    if (fs::is_regular_file(entry.path(), ec)) {
+    // A link is followed only into this repo's blobs/: an old or foreign cache entry pointing
+    // elsewhere is reported, not read.
+    std::string problem = cache.snapshot_entry_problem(entry.path());
+    if (problem.empty()) {
       ++result.n_files;
     } else {
-      dangling.push_back(path);
+      problems.push_back(fmt::format("{} ({})", path, problem));
     }
   }
-  if (!dangling.empty())
-    fail("HF_HUB_OFFLINE is set and {} file(s) of {} are missing from the cache (dangling links): {}", dangling.size(),
-         subject, join(dangling, ", "));
+  if (!problems.empty())
+    fail("HF_HUB_OFFLINE is set and {} file(s) of {} are missing from the cache or not trusted: {}", problems.size(),
+         subject, join(problems, ", "));
   if (result.n_files == 0)
     fail("HF_HUB_OFFLINE is set and no cached file of {} matches{} in {}", subject, describe_selection(options),
          result.snapshot_dir.string());
   log::info("offline: {} cached file(s) of {} selected", result.n_files, subject);
   return result;
+}
+
+// Sizes come from the hub: before anything is written, the bytes still to come must fit on the
+// cache's file system (a full disk mid-way, or a listing claiming petabytes, fails up front).
+void require_free_space(const RepoCache& cache, const std::vector<BlobRequest>& requests) {
+  std::uint64_t needed = 0;
+  for (const BlobRequest& request : requests) {
+    std::error_code ec;
+    std::uint64_t have = fs::file_size(cache.incomplete_path(request.file.blob_name()), ec);
+    needed += request.file.size - (ec || have > request.file.size ? 0 : have);
+  }
+  fs::path blobs = cache.blob_path(requests.front().file.blob_name()).parent_path();
+  fs::create_directories(blobs);
+  std::error_code ec;
+  fs::space_info space = fs::space(blobs, ec);
+  if (!ec && needed > space.available)
+    fail("the selected files need {} more but {} has only {} free", format_bytes(static_cast<double>(needed)),
+         blobs.string(), format_bytes(static_cast<double>(space.available)));
 }
 
 // Runs download_blob for every request on `jobs` threads; failures are collected, not fatal to
@@ -158,8 +179,7 @@ FetchResult fetch_snapshot(const FetchOptions& options, const HubSettings& setti
   std::size_t n_cached = 0;
   std::size_t n_linked = 0;
   for (const RemoteFile& file : selected) {
-    validate_repo_path(file.path);
-    if (cache.has_snapshot_file(commit, file.path)) {
+    if (cache.snapshot_link_is(commit, file.path, file.blob_name()) && blob_is_present(cache, file)) {
       ++n_cached;
     } else if (blob_is_present(cache, file)) {  // same content in another revision or file
       cache.link_snapshot_file(commit, file.path, file.blob_name());
@@ -173,6 +193,7 @@ FetchResult fetch_snapshot(const FetchOptions& options, const HubSettings& setti
             commit, selected.size(), n_cached, n_linked, settings.cache_dir.string());
   if (to_download.empty()) return result;
 
+  require_free_space(cache, to_download);
   // Largest first: a big file started last would leave the other connections idle.
   std::sort(to_download.begin(), to_download.end(),
             [](const BlobRequest& a, const BlobRequest& b) { return a.file.size > b.file.size; });

@@ -64,6 +64,11 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
   }
   std::string& body = transfer->response->body;
   if (success_body) {
+    std::size_t limit = transfer->request->max_body_bytes;
+    if (limit > 0 && body.size() + bytes.size() > limit) {
+      transfer->response->body_too_large = true;
+      return 0;  // CURLE_WRITE_ERROR
+    }
     body.append(bytes);
   } else if (body.size() < kMaxErrorBodyBytes) {
     body.append(bytes.substr(0, kMaxErrorBodyBytes - body.size()));
@@ -91,6 +96,7 @@ std::string HttpResponse::first_header(const std::string& name) const {
 }
 
 std::string HttpResponse::describe() const {
+  if (body_too_large) return "the answer is larger than the limit for it";
   if (transport_error != 0) return fmt::format("{} (curl error {})", transport_message, transport_error);
   return fmt::format("HTTP {}", status);
 }
@@ -116,6 +122,11 @@ HttpResponse HttpSession::perform(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, request.follow_redirects ? 1L : 0L);
   curl_easy_setopt(curl, CURLOPT_MAXREDIRS, 10L);
+  // Only the web: a Location or a URL built from a server's answer never reaches file://,
+  // ftp:// or the other schemes libcurl knows.
+  curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(curl, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  if (request.timeout_seconds > 0) curl_easy_setopt(curl, CURLOPT_TIMEOUT, request.timeout_seconds);
   curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT, env_seconds("XMTF_HUB_CONNECT_TIMEOUT", 20));
   // A stalled transfer (under 1 byte/s for this long) fails and is retried with a Range.
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
@@ -152,7 +163,7 @@ HttpResponse HttpSession::perform(const HttpRequest& request) {
 }
 
 bool is_retryable(const HttpResponse& response) {
-  if (response.aborted_by_sink) return false;
+  if (response.aborted_by_sink || response.body_too_large) return false;
   if (response.transport_error != 0) {
     switch (response.transport_error) {
       case CURLE_URL_MALFORMAT:
@@ -194,6 +205,29 @@ HttpResponse perform_with_retries(HttpSession& session, const RetryPolicy& polic
     log::warn("{}: {}; retry {}/{} in {:.1f}s", what, response.describe(), attempt, policy.max_attempts - 1, delay);
     std::this_thread::sleep_for(std::chrono::duration<double>(delay));
   }
+}
+
+std::optional<std::string> url_origin(const std::string& url) {
+  CURLU* parsed = curl_url();
+  if (!parsed) fail("curl_url failed");
+  std::optional<std::string> origin;
+  char* scheme = nullptr;
+  char* host = nullptr;
+  char* port = nullptr;
+  // No guessing of a missing scheme: a relative or odd URL has no origin.
+  if (curl_url_set(parsed, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(parsed, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      curl_url_get(parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(parsed, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+    std::string lowered_scheme = lowercase(scheme);
+    if (lowered_scheme == "http" || lowered_scheme == "https")
+      origin = fmt::format("{}://{}:{}", lowered_scheme, lowercase(host), port);
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(parsed);
+  return origin;
 }
 
 std::string url_encode(std::string_view text, bool keep_slashes) {

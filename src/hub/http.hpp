@@ -25,6 +25,11 @@ struct HttpRequest {
   std::optional<std::uint64_t> range_first;  // "Range: bytes=first-[last]"
   std::optional<std::uint64_t> range_last;   // inclusive
   bool follow_redirects = true;
+  // A successful body kept in HttpResponse::body (no sink) longer than this aborts the transfer
+  // (body_too_large): a server cannot make us hold an unbounded answer. 0: no limit.
+  std::size_t max_body_bytes = 0;
+  // Seconds the whole transfer may take (0: none; downloads rely on the stall timeout instead).
+  long timeout_seconds = 0;
   // Receives the body of a final 200/206 response with its status; returning false aborts the
   // transfer. Without a sink the body is kept in HttpResponse::body. Error bodies always go to
   // body (capped).
@@ -39,6 +44,7 @@ struct HttpResponse {
   std::string body;
   std::string effective_url;
   bool aborted_by_sink = false;
+  bool body_too_large = false;  // over HttpRequest::max_body_bytes
 
   bool ok() const { return transport_error == 0 && status >= 200 && status < 300; }
   // A header of the final response ("" when absent).
@@ -80,6 +86,11 @@ double backoff_delay_seconds(const RetryPolicy& policy, int attempt, std::mt1993
 // asks for a new range).
 HttpResponse perform_with_retries(HttpSession& session, const RetryPolicy& policy, const std::string& what,
                                   const std::function<HttpRequest()>& make_request);
+
+// "scheme://host:port" of an absolute http(s) URL, lowercased, with the scheme's default port
+// made explicit (libcurl's URL parser); nullopt for anything else. Two URLs with one origin may
+// share credentials.
+std::optional<std::string> url_origin(const std::string& url);
 
 // Percent-encodes a URL path (keep_slashes: "a b/c" -> "a%20b/c") or one segment.
 std::string url_encode(std::string_view text, bool keep_slashes);

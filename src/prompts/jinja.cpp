@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "core/text.hpp"
 
 namespace xmtf::prompts::jinja {
 
@@ -27,6 +28,7 @@ using NodePtr = std::unique_ptr<Node>;
 struct Node {
   NodeKind kind;
   std::size_t offset = 0;   // in the compiled source, for error positions
+  int depth = 1;            // of the tree below (and with) this node
   std::string name;         // variable, attribute, filter, test or operator
   Value constant;
   std::vector<NodePtr> args;  // operands, call arguments (callee first), list items
@@ -84,6 +86,9 @@ struct Template::Shared {
 };
 
 namespace {
+
+constexpr int kMaxNesting = 100;
+constexpr int kMaxExpressionDepth = 500;
 
 [[noreturn]] void fail_at(const Template::Shared& shared, std::size_t offset, const std::string& message) {
   fail("{}: {}", shared.where(offset), message);
@@ -418,6 +423,7 @@ class Parser {
   }
 
   Statement parse_statement() {
+    Nesting nested(*this, current().offset);
     Token keyword = current();
     if (keyword.kind != TokenKind::name) fail_at(shared_, keyword.offset, "expected a statement name");
     if (keyword.value == "if") return parse_if();
@@ -503,6 +509,32 @@ class Parser {
     return set;
   }
 
+  // Parsing recurses once per nesting level (brackets, calls, blocks, `not`, signs): deeper
+  // than kMaxNesting is refused before the stack could overflow (jinja2 itself stops at 20
+  // nested for loops, 75 brackets, 99 ifs).
+  struct Nesting {
+    Parser& parser;
+    Nesting(Parser& p, std::size_t offset) : parser(p) {
+      if (++parser.nesting_ > kMaxNesting)
+        fail_at(parser.shared_, offset, fmt::format("nested more than {} levels deep; refused", kMaxNesting));
+    }
+    ~Nesting() { --parser.nesting_; }
+    Nesting(const Nesting&) = delete;
+    Nesting& operator=(const Nesting&) = delete;
+  };
+
+  // Chains (a + b + ..., x|f|g..., a.b.c...) are parsed in loops but make trees as deep as they
+  // are long, and rendering and freeing a tree recurse over its depth: bounded too.
+  void note_depth(Node& parent, const Node& child) {
+    parent.depth = std::max(parent.depth, child.depth + 1);
+    if (parent.depth > kMaxExpressionDepth)
+      fail_at(shared_, parent.offset, fmt::format("expression more than {} operations deep; refused", kMaxExpressionDepth));
+  }
+  void attach(Node& parent, NodePtr child) {
+    if (child) note_depth(parent, *child);
+    parent.args.push_back(std::move(child));
+  }
+
   NodePtr make(NodeKind kind, std::size_t offset) {
     auto node = std::make_unique<Node>();
     node->kind = kind;
@@ -525,7 +557,7 @@ class Parser {
     }
     if (!comma && items.size() == 1) return std::move(items[0]);
     auto tuple = make(NodeKind::tuple_literal, offset);
-    tuple->args = std::move(items);
+    for (NodePtr& item : items) attach(*tuple, std::move(item));
     return tuple;
   }
 
@@ -542,9 +574,9 @@ class Parser {
       auto conditional = make(NodeKind::conditional, offset);
       NodePtr condition = parse_or();
       NodePtr otherwise = skip_name("else") ? parse_expression() : nullptr;
-      conditional->args.push_back(std::move(condition));
-      conditional->args.push_back(std::move(value));
-      conditional->args.push_back(std::move(otherwise));
+      attach(*conditional, std::move(condition));
+      attach(*conditional, std::move(value));
+      attach(*conditional, std::move(otherwise));
       value = std::move(conditional);
     }
     return value;
@@ -553,12 +585,13 @@ class Parser {
   NodePtr binary(NodeKind kind, std::size_t offset, std::string op, NodePtr left, NodePtr right) {
     auto node = make(kind, offset);
     node->name = std::move(op);
-    node->args.push_back(std::move(left));
-    node->args.push_back(std::move(right));
+    attach(*node, std::move(left));
+    attach(*node, std::move(right));
     return node;
   }
 
   NodePtr parse_or() {
+    Nesting nested(*this, current().offset);  // every nested expression comes through here
     NodePtr left = parse_and();
     while (at_name("or")) {
       std::size_t offset = next().offset;
@@ -576,8 +609,9 @@ class Parser {
   }
   NodePtr parse_not() {
     if (at_name("not")) {
+      Nesting nested(*this, current().offset);
       auto node = make(NodeKind::logical_not, next().offset);
-      node->args.push_back(parse_not());
+      attach(*node, parse_not());
       return node;
     }
     return parse_compare();
@@ -642,9 +676,10 @@ class Parser {
   NodePtr parse_unary(bool with_filter) {
     NodePtr node;
     if (at_op("-") || at_op("+")) {
+      Nesting nested(*this, current().offset);
       Token op = next();
       node = make(op.value == "-" ? NodeKind::negate : NodeKind::positive, op.offset);
-      node->args.push_back(parse_unary(false));
+      attach(*node, parse_unary(false));
     } else {
       node = parse_primary();
     }
@@ -700,7 +735,7 @@ class Parser {
           while (!at_op("]")) {
             if (!list->args.empty()) expect_op(",");
             if (at_op("]")) break;
-            list->args.push_back(parse_expression());
+            attach(*list, parse_expression());
           }
           expect_op("]");
           return list;
@@ -710,9 +745,9 @@ class Parser {
           while (!at_op("}")) {
             if (!dict->args.empty()) expect_op(",");
             if (at_op("}")) break;
-            dict->args.push_back(parse_expression());
+            attach(*dict, parse_expression());
             expect_op(":");
-            dict->args.push_back(parse_expression());
+            attach(*dict, parse_expression());
           }
           expect_op("}");
           return dict;
@@ -731,13 +766,13 @@ class Parser {
         auto attr = make(NodeKind::get_attr, dot.offset);
         if (current().kind == TokenKind::name) {
           attr->name = next().value;
-          attr->args.push_back(std::move(node));
+          attach(*attr, std::move(node));
         } else if (current().kind == TokenKind::integer) {
           attr->kind = NodeKind::get_item;
           auto index = make(NodeKind::constant, current().offset);
           index->constant = Value::of_int(std::stoll(next().value));
-          attr->args.push_back(std::move(node));
-          attr->args.push_back(std::move(index));
+          attach(*attr, std::move(node));
+          attach(*attr, std::move(index));
         } else {
           fail_at(shared_, current().offset, "expected an attribute name after '.'");
         }
@@ -745,8 +780,8 @@ class Parser {
       } else if (at_op("[")) {
         Token open = next();
         auto item = make(NodeKind::get_item, open.offset);
-        item->args.push_back(std::move(node));
-        item->args.push_back(parse_subscript());
+        attach(*item, std::move(node));
+        attach(*item, parse_subscript());
         if (at_op(",")) fail_at(shared_, current().offset, "unsupported Jinja construct: tuple subscript");
         expect_op("]");
         node = std::move(item);
@@ -769,9 +804,9 @@ class Parser {
     expect_op(":");
     if (!at_op("]") && !at_op(":")) stop = parse_expression();
     if (skip_op(":") && !at_op("]")) step = parse_expression();
-    slice->args.push_back(std::move(start));
-    slice->args.push_back(std::move(stop));
-    slice->args.push_back(std::move(step));
+    attach(*slice, std::move(start));
+    attach(*slice, std::move(stop));
+    attach(*slice, std::move(step));
     return slice;
   }
 
@@ -779,7 +814,7 @@ class Parser {
   NodePtr parse_call(NodePtr callee) {
     Token open = next();
     auto call = make(NodeKind::call, open.offset);
-    call->args.push_back(std::move(callee));
+    attach(*call, std::move(callee));
     parse_arguments(*call);
     return call;
   }
@@ -794,10 +829,12 @@ class Parser {
       if (current().kind == TokenKind::name && peek().kind == TokenKind::op && peek().value == "=") {
         std::string key = next().value;
         ++pos_;
-        call.kwargs.emplace_back(key, parse_expression());
+        NodePtr value = parse_expression();
+        note_depth(call, *value);
+        call.kwargs.emplace_back(key, std::move(value));
       } else {
         if (!call.kwargs.empty()) fail_at(shared_, current().offset, "positional argument after keyword argument");
-        call.args.push_back(parse_expression());
+        attach(call, parse_expression());
       }
     }
     expect_op(")");
@@ -813,7 +850,7 @@ class Parser {
         if (!known_filters().count(filter)) fail_at(shared_, name.offset, fmt::format("unsupported Jinja filter '{}'", filter));
         auto applied = make(NodeKind::filter, name.offset);
         applied->name = filter;
-        applied->args.push_back(std::move(node));
+        attach(*applied, std::move(node));
         if (at_op("(")) {
           ++pos_;
           parse_arguments(*applied);
@@ -826,14 +863,14 @@ class Parser {
         Token name = current();
         test->name = expect_name();
         if (!known_tests().count(test->name)) fail_at(shared_, name.offset, fmt::format("unsupported Jinja test '{}'", test->name));
-        test->args.push_back(std::move(node));
+        attach(*test, std::move(node));
         if (at_op("(")) {
           ++pos_;
           parse_arguments(*test);
         } else if (current().kind == TokenKind::string || current().kind == TokenKind::integer || current().kind == TokenKind::real ||
                    (current().kind == TokenKind::name && !at_name("and") && !at_name("or") && !at_name("else") && !at_name("if") &&
                     !at_name("is") && !at_name("in") && !at_name("not"))) {
-          test->args.push_back(parse_primary());
+          attach(*test, parse_primary());
         }
         node = std::move(test);
       } else if (at_op("(")) {
@@ -847,6 +884,7 @@ class Parser {
   const Template::Shared& shared_;
   std::vector<Token> tokens_;
   std::size_t pos_ = 0;
+  int nesting_ = 0;
 };
 
 // ============================================================================================
@@ -854,6 +892,15 @@ class Parser {
 // ============================================================================================
 
 const char* const kLoopMarker = "\x01loop";
+
+// What one rendering (one template, one row) may build, so that a template cannot exhaust
+// memory or time. Far above what a prompt needs; see docs/prompts.md.
+constexpr std::int64_t kMaxRangeItems = 100000;            // jinja2's sandbox MAX_RANGE
+constexpr std::uint64_t kMaxTextBytes = 64ull << 20;       // one string; xmtf-shard's --max-line-bytes
+constexpr std::uint64_t kMaxListItems = 1000000;           // one list
+constexpr std::uint64_t kRenderBudgetBytes = 1ull << 30;   // all strings, lists and loop steps made
+constexpr std::uint64_t kLoopStepCost = 1024;              // a loop iteration's scope and `loop` object
+constexpr int kMaxValueDepth = 100;                        // lists in lists in ...
 
 class Renderer {
  public:
@@ -871,6 +918,90 @@ class Renderer {
  private:
   [[noreturn]] void error(std::size_t offset, const std::string& message) const { fail_at(shared_, offset, message); }
 
+  // ---- limits --------------------------------------------------------------------------------
+
+  // Everything a rendering makes is charged here; past the budget it stops (a runaway loop or
+  // a string doubling in a loop ends with an error, not with the machine's memory).
+  void charge(std::uint64_t bytes, std::size_t offset) const {
+    spent_ += bytes;
+    if (spent_ > kRenderBudgetBytes)
+      error(offset, fmt::format("rendering would build more than {} (strings, lists and loop steps); refused",
+                                format_bytes(static_cast<double>(kRenderBudgetBytes))));
+  }
+  // Checked before a string of `bytes` is made.
+  void check_text_size(std::uint64_t bytes, std::size_t offset) const {
+    if (bytes > kMaxTextBytes)
+      error(offset, fmt::format("a string of {} bytes would exceed the limit of {}; refused", bytes,
+                                format_bytes(static_cast<double>(kMaxTextBytes))));
+  }
+  void check_list_size(std::uint64_t items, std::size_t offset) const {
+    if (items > kMaxListItems) error(offset, fmt::format("a list of {} items would exceed the limit of {}; refused", items, kMaxListItems));
+    charge(items * sizeof(Value), offset);
+  }
+  void append_output(std::string& out, std::string_view text, std::size_t offset) const {
+    check_text_size(out.size() + text.size(), offset);
+    charge(text.size(), offset);
+    out += text;
+  }
+
+  // How deeply value nests containers (1 for a list of scalars), counted without recursion and
+  // only up to the limit: deeper is an error (printing, comparing and freeing values recurse).
+  int nesting_depth(const Value& value, std::size_t offset) const {
+    std::vector<std::pair<const Value*, int>> todo{{&value, 0}};
+    int deepest = 0;
+    while (!todo.empty()) {
+      auto [item, depth] = todo.back();
+      todo.pop_back();
+      charge(sizeof(Value), offset);
+      auto visit = [&](const Value& child) { todo.emplace_back(&child, depth + 1); };
+      if (item->is_sequence()) {
+        for (const Value& child : *item->items) visit(child);
+      } else if (item->kind == Value::Kind::dict || item->kind == Value::Kind::name_space) {
+        for (const auto& entry : *item->entries) visit(entry.second);
+      } else {
+        continue;
+      }
+      deepest = std::max(deepest, depth + 1);
+      if (deepest > kMaxValueDepth) error(offset, fmt::format("values nested more than {} levels deep; refused", kMaxValueDepth));
+    }
+    return deepest;
+  }
+  Value checked_container(Value value, std::size_t offset) const {
+    nesting_depth(value, offset);
+    return value;
+  }
+  static bool contains_namespace(const Value& value) {
+    std::vector<const Value*> todo{&value};
+    while (!todo.empty()) {
+      const Value* item = todo.back();
+      todo.pop_back();
+      if (item->kind == Value::Kind::name_space) return true;
+      if (item->is_sequence())
+        for (const Value& child : *item->items) todo.push_back(&child);
+      if (item->kind == Value::Kind::dict)
+        for (const auto& entry : *item->entries) todo.push_back(&entry.second);
+    }
+    return false;
+  }
+
+  // Python integers do not overflow; int64 does (undefined behaviour in C++): an error instead.
+  [[noreturn]] void overflow(std::size_t offset) const { error(offset, "integer overflow (beyond 64 bits)"); }
+  std::int64_t add(std::int64_t x, std::int64_t y, std::size_t offset) const {
+    std::int64_t r;
+    if (__builtin_add_overflow(x, y, &r)) overflow(offset);
+    return r;
+  }
+  std::int64_t subtract(std::int64_t x, std::int64_t y, std::size_t offset) const {
+    std::int64_t r;
+    if (__builtin_sub_overflow(x, y, &r)) overflow(offset);
+    return r;
+  }
+  std::int64_t multiply(std::int64_t x, std::int64_t y, std::size_t offset) const {
+    std::int64_t r;
+    if (__builtin_mul_overflow(x, y, &r)) overflow(offset);
+    return r;
+  }
+
   // ---- statements ----------------------------------------------------------------------------
 
   void execute(const std::vector<Statement>& body, std::string& out) {
@@ -879,11 +1010,11 @@ class Renderer {
 
   void execute(const Statement& statement, std::string& out) {
     switch (statement.kind) {
-      case StatementKind::text: out += statement.text; break;
+      case StatementKind::text: append_output(out, statement.text, statement.offset); break;
       case StatementKind::output: {
         Value value = evaluate(*statement.expression);
         if (value.kind == Value::Kind::callable) error(statement.offset, "printing a function is not supported");
-        out += py_str(value);
+        append_output(out, py_str(value), statement.offset);
         break;
       }
       case StatementKind::if_chain:
@@ -910,6 +1041,8 @@ class Renderer {
       Value target = lookup(statement.targets[0]);
       if (target.kind != Value::Kind::name_space)
         error(statement.offset, "can only assign attributes of a namespace() object");
+      // A namespace holding a namespace (itself, or one holding it) could make a cycle.
+      if (contains_namespace(value)) error(statement.offset, "assigning a namespace (or a value holding one) to a namespace attribute is not supported");
       for (auto& [name, item] : *target.entries)
         if (name == statement.attribute) {
           item = value;
@@ -937,6 +1070,7 @@ class Renderer {
     if (loop.loop_filter) {
       List kept;
       for (const Value& item : items) {
+        charge(kLoopStepCost, loop.offset);
         scopes_.emplace_back();
         bind_targets(loop.targets, item, loop.offset);
         bool keep = py_truthy(evaluate(*loop.loop_filter));
@@ -951,6 +1085,7 @@ class Renderer {
     }
     const auto length = static_cast<std::int64_t>(items.size());
     for (std::int64_t i = 0; i < length; ++i) {
+      charge(kLoopStepCost, loop.offset);
       scopes_.emplace_back();  // every iteration starts from the enclosing scope, as in jinja2
       Dict info = {{kLoopMarker, Value::of_bool(true)},
                    {"index", Value::of_int(i + 1)},
@@ -978,7 +1113,14 @@ class Renderer {
     return Value::undefined();
   }
 
+  // Every value an expression makes passes here; strings are copied, so they are charged.
   Value evaluate(const Node& node) {
+    Value value = evaluate_node(node);
+    if (value.is_string()) charge(value.text.size(), node.offset);
+    return value;
+  }
+
+  Value evaluate_node(const Node& node) {
     switch (node.kind) {
       case NodeKind::constant: return node.constant;
       case NodeKind::name: return lookup(node.name);
@@ -1008,7 +1150,8 @@ class Renderer {
       case NodeKind::tuple_literal: {
         List items;
         for (const NodePtr& item : node.args) items.push_back(evaluate(*item));
-        return node.kind == NodeKind::list_literal ? Value::of_list(std::move(items)) : Value::of_tuple(std::move(items));
+        return checked_container(node.kind == NodeKind::list_literal ? Value::of_list(std::move(items)) : Value::of_tuple(std::move(items)),
+                                 node.offset);
       }
       case NodeKind::dict_literal: {
         Dict entries;
@@ -1020,7 +1163,7 @@ class Renderer {
           if (existing != entries.end()) existing->second = value;
           else entries.emplace_back(key.text, value);
         }
-        return Value::of_dict(std::move(entries));
+        return checked_container(Value::of_dict(std::move(entries)), node.offset);
       }
     }
     error(node.offset, "unsupported expression");
@@ -1160,17 +1303,20 @@ class Renderer {
     return object.kind == Value::Kind::tuple ? Value::of_tuple(std::move(out)) : Value::of_list(std::move(out));
   }
 
+  // A copy (Python iterates the object; our loops keep their own list): charged as one.
   List iterate(const Value& value, std::size_t offset) const {
     switch (value.kind) {
       case Value::Kind::undefined: return {};
       case Value::Kind::list:
-      case Value::Kind::tuple: return *value.items;
+      case Value::Kind::tuple: charge(value.items->size() * sizeof(Value), offset); return *value.items;
       case Value::Kind::string: {
+        charge(value.text.size() * sizeof(Value), offset);
         List chars;
         for (char32_t cp : utf8_decode(value.text)) chars.push_back(Value::of_string(utf8_encode(std::u32string(1, cp))));
         return chars;
       }
       case Value::Kind::dict: {
+        charge(value.entries->size() * sizeof(Value), offset);
         List keys;
         for (const auto& entry : *value.entries) keys.push_back(Value::of_string(entry.first));
         return keys;
@@ -1201,22 +1347,28 @@ class Renderer {
     Value operand = evaluate(*node.args[0]);
     require_defined(operand, *node.args[0]);
     bool negate = node.kind == NodeKind::negate;
-    if (is_integral(operand)) return Value::of_int(negate ? -to_int(operand) : to_int(operand));
+    if (is_integral(operand))
+      return Value::of_int(negate ? subtract(0, to_int(operand), node.offset) : to_int(operand));
     if (operand.kind == Value::Kind::real) return Value::of_real(negate ? -operand.real : operand.real);
     error(node.offset, fmt::format("bad operand type for unary {}: '{}'", negate ? '-' : '+', type_name(operand)));
   }
 
   Value arithmetic(const std::string& op, const Value& a, const Value& b, std::size_t offset) {
-    if (op == "~") return Value::of_string(py_str(a) + py_str(b));
+    if (op == "~") {
+      std::string left = py_str(a), right = py_str(b);
+      check_text_size(left.size() + right.size(), offset);
+      return Value::of_string(left + right);
+    }
     if (a.is_undefined() || b.is_undefined()) error(offset, fmt::format("undefined value used with '{}'", op));
     auto type_error = [&]() -> Value {
       error(offset, fmt::format("unsupported operand type(s) for {}: '{}' and '{}'", op, type_name(a), type_name(b)));
     };
     if (a.is_number() && b.is_number()) {
       bool integral = is_integral(a) && is_integral(b);
-      if (op == "+") return integral ? Value::of_int(to_int(a) + to_int(b)) : Value::of_real(to_double(a) + to_double(b));
-      if (op == "-") return integral ? Value::of_int(to_int(a) - to_int(b)) : Value::of_real(to_double(a) - to_double(b));
-      if (op == "*") return integral ? Value::of_int(to_int(a) * to_int(b)) : Value::of_real(to_double(a) * to_double(b));
+      std::int64_t x = integral ? to_int(a) : 0, y = integral ? to_int(b) : 0;
+      if (op == "+") return integral ? Value::of_int(add(x, y, offset)) : Value::of_real(to_double(a) + to_double(b));
+      if (op == "-") return integral ? Value::of_int(subtract(x, y, offset)) : Value::of_real(to_double(a) - to_double(b));
+      if (op == "*") return integral ? Value::of_int(multiply(x, y, offset)) : Value::of_real(to_double(a) * to_double(b));
       if (op == "/") {
         if (to_double(b) == 0.0) error(offset, "division by zero");
         return Value::of_real(to_double(a) / to_double(b));
@@ -1224,7 +1376,7 @@ class Renderer {
       if (op == "//" || op == "%") {
         if (to_double(b) == 0.0) error(offset, "integer division or modulo by zero");
         if (integral) {
-          std::int64_t x = to_int(a), y = to_int(b);
+          if (x == INT64_MIN && y == -1) overflow(offset);
           std::int64_t q = x / y, r = x % y;
           if (r != 0 && ((r < 0) != (y < 0))) {
             q -= 1;
@@ -1237,27 +1389,41 @@ class Renderer {
         return Value::of_real(op == "//" ? q : x - q * y);
       }
       if (op == "**") {
-        if (integral && to_int(b) >= 0) {
-          std::int64_t result = 1;
-          for (std::int64_t i = 0; i < to_int(b); ++i) result *= to_int(a);
+        if (integral && y >= 0) {
+          // By squaring: 64 steps at most, and every product checked.
+          std::int64_t result = 1, base = x;
+          for (std::int64_t exponent = y; exponent > 0; exponent >>= 1) {
+            if (exponent & 1) result = multiply(result, base, offset);
+            if (exponent > 1) base = multiply(base, base, offset);
+          }
           return Value::of_int(result);
         }
         return Value::of_real(std::pow(to_double(a), to_double(b)));
       }
     }
-    if (op == "+" && a.is_string() && b.is_string()) return Value::of_string(a.text + b.text);
+    if (op == "+" && a.is_string() && b.is_string()) {
+      check_text_size(a.text.size() + b.text.size(), offset);
+      return Value::of_string(a.text + b.text);
+    }
     if (op == "+" && a.is_sequence() && a.kind == b.kind) {
+      check_list_size(a.items->size() + b.items->size(), offset);
       List joined = *a.items;
       joined.insert(joined.end(), b.items->begin(), b.items->end());
       return a.kind == Value::Kind::tuple ? Value::of_tuple(std::move(joined)) : Value::of_list(std::move(joined));
     }
-    if (op == "*" && (a.is_string() || a.is_sequence()) && is_integral(b)) return repeat(a, to_int(b));
-    if (op == "*" && (b.is_string() || b.is_sequence()) && is_integral(a)) return repeat(b, to_int(a));
+    if (op == "*" && (a.is_string() || a.is_sequence()) && is_integral(b)) return repeat(a, to_int(b), offset);
+    if (op == "*" && (b.is_string() || b.is_sequence()) && is_integral(a)) return repeat(b, to_int(a), offset);
     if (op == "%" && a.is_string()) error(offset, "unsupported Jinja construct: '%' string formatting");
     return type_error();
   }
 
-  static Value repeat(const Value& value, std::int64_t times) {
+  Value repeat(const Value& value, std::int64_t times, std::size_t offset) const {
+    // Sized before anything is allocated: "x" * 10**12 is an error, not a bad_alloc.
+    unsigned __int128 total = static_cast<unsigned __int128>(value.is_string() ? value.text.size() : value.items->size()) *
+                              static_cast<std::uint64_t>(std::max<std::int64_t>(times, 0));
+    auto size = static_cast<std::uint64_t>(std::min<unsigned __int128>(total, UINT64_MAX));
+    if (value.is_string()) check_text_size(size, offset);
+    else check_list_size(size, offset);
     if (value.is_string()) {
       std::string out;
       for (std::int64_t i = 0; i < times; ++i) out += value.text;
@@ -1366,7 +1532,7 @@ class Renderer {
       // Python keeps keyword order; std::map sorted it, so restore the written order.
       Dict ordered;
       for (const auto& [key, unused] : node.kwargs) ordered.emplace_back(key, arguments.keyword[key]);
-      return name == "namespace" ? Value::name_space(std::move(ordered)) : Value::of_dict(std::move(ordered));
+      return checked_container(name == "namespace" ? Value::name_space(std::move(ordered)) : Value::of_dict(std::move(ordered)), node.offset);
     }
     if (name == "zip") {
       std::vector<List> columns;
@@ -1381,7 +1547,7 @@ class Renderer {
         for (const List& column : columns) row.push_back(column[i]);
         rows.push_back(Value::of_tuple(std::move(row)));
       }
-      return Value::of_list(std::move(rows));
+      return checked_container(Value::of_list(std::move(rows)), node.offset);
     }
     if (name == "range") {
       std::int64_t start = 0, stop, step = 1;
@@ -1393,6 +1559,14 @@ class Renderer {
         step = int_argument(arguments, 2, "step", 1, node.offset);
       }
       if (step == 0) error(node.offset, "range() arg 3 must not be zero");
+      // Counted before it is built (in 128 bits: range(-2**63, 2**63-1) must not overflow).
+      __int128 span = step > 0 ? static_cast<__int128>(stop) - start : static_cast<__int128>(start) - stop;
+      __int128 step_size = step > 0 ? static_cast<__int128>(step) : -static_cast<__int128>(step);
+      __int128 count = span <= 0 ? 0 : (span + step_size - 1) / step_size;
+      if (count > kMaxRangeItems)
+        error(node.offset, fmt::format("range() of {} items is more than the {} allowed (jinja2's sandbox limit); refused",
+                                       static_cast<long double>(count), kMaxRangeItems));
+      check_list_size(static_cast<std::uint64_t>(count), node.offset);
       List items;
       for (std::int64_t i = start; step > 0 ? i < stop : i > stop; i += step) items.push_back(Value::of_int(i));
       return Value::of_list(std::move(items));
@@ -1400,7 +1574,8 @@ class Renderer {
     return call_method(name, *callee.bound_self, arguments, node.offset);
   }
 
-  Value strings_to_list(const std::vector<std::string>& parts) const {
+  Value strings_to_list(const std::vector<std::string>& parts, std::size_t offset) const {
+    check_list_size(parts.size(), offset);
     List items;
     for (const std::string& part : parts) items.push_back(Value::of_string(part));
     return Value::of_list(std::move(items));
@@ -1418,7 +1593,7 @@ class Renderer {
       auto sep = optional_string(0, "sep");
       if (sep && sep->empty()) error(offset, "empty separator");
       std::int64_t maxsplit = int_argument(args, 1, "maxsplit", -1, offset);
-      return strings_to_list(name == "str.split" ? py_split(s, sep ? &*sep : nullptr, maxsplit) : py_rsplit(s, sep ? &*sep : nullptr, maxsplit));
+      return strings_to_list(name == "str.split" ? py_split(s, sep ? &*sep : nullptr, maxsplit) : py_rsplit(s, sep ? &*sep : nullptr, maxsplit), offset);
     }
     if (name == "str.strip" || name == "str.lstrip" || name == "str.rstrip") {
       auto chars = optional_string(0, "chars");
@@ -1429,8 +1604,8 @@ class Renderer {
     if (name == "str.upper") return Value::of_string(py_upper(s));
     if (name == "str.capitalize") return Value::of_string(capitalize(s));
     if (name == "str.replace")
-      return Value::of_string(py_replace(s, string_argument(args, 0, "old", offset), string_argument(args, 1, "new", offset),
-                                         int_argument(args, 2, "count", -1, offset)));
+      return replaced(s, string_argument(args, 0, "old", offset), string_argument(args, 1, "new", offset),
+                      int_argument(args, 2, "count", -1, offset), offset);
     if (name == "str.startswith" || name == "str.endswith") {
       auto prefix = argument(args, 0, "prefix");
       if (!prefix) error(offset, "missing argument");
@@ -1467,6 +1642,7 @@ class Renderer {
       bool first = true;
       for (const Value& item : iterate(*items, offset)) {
         if (!item.is_string()) error(offset, fmt::format("sequence item: expected str instance, {} found", type_name(item)));
+        check_text_size(out.size() + (first ? 0 : s.size()) + item.text.size(), offset);
         if (!first) out += s;
         first = false;
         out += item.text;
@@ -1486,7 +1662,7 @@ class Renderer {
         }
       }
       if (!line.empty()) lines.push_back(line);
-      return strings_to_list(lines);
+      return strings_to_list(lines, offset);
     }
     if (name == "str.isdigit" || name == "str.isalpha" || name == "str.isspace" || name == "str.isupper" || name == "str.islower") {
       std::u32string cps = utf8_decode(s);
@@ -1505,6 +1681,11 @@ class Renderer {
     if (name == "list.append") {
       auto item = argument(args, 0, "object");
       if (!item) error(offset, "append() takes one argument");
+      // Only scalars: a container appended to a list could contain the list itself, or build
+      // nesting no later check sees.
+      if (item->is_sequence() || item->kind == Value::Kind::dict || item->kind == Value::Kind::name_space)
+        error(offset, fmt::format("append() of a {} is not supported (only strings, numbers, booleans, None)", type_name(*item)));
+      check_list_size(self.items->size() + 1, offset);
       self.items->push_back(*item);
       return Value::none();
     }
@@ -1538,6 +1719,22 @@ class Renderer {
     error(offset, fmt::format("unsupported method '{}()'", name));
   }
 
+  // str.replace, sized first: each of up to len(s) + 1 replacements may grow the text.
+  Value replaced(const std::string& s, const std::string& old, const std::string& replacement, std::int64_t count,
+                 std::size_t offset) const {
+    if (replacement.size() > old.size()) {
+      std::uint64_t n = 0;
+      if (old.empty()) {
+        n = utf8_length(s) + 1;
+      } else {
+        for (std::size_t at = s.find(old); at != std::string::npos; at = s.find(old, at + old.size())) ++n;
+      }
+      if (count >= 0) n = std::min<std::uint64_t>(n, static_cast<std::uint64_t>(count));
+      check_text_size(s.size() + n * (replacement.size() - old.size()), offset);
+    }
+    return Value::of_string(py_replace(s, old, replacement, count));
+  }
+
   static std::string capitalize(const std::string& s) {
     std::u32string cps = utf8_decode(s);
     if (cps.empty()) return s;
@@ -1558,9 +1755,11 @@ class Renderer {
       std::string out;
       bool first = true;
       for (const Value& item : iterate(value, offset)) {
+        std::string text = py_str(item);
+        check_text_size(out.size() + (first ? 0 : separator.size()) + text.size(), offset);
         if (!first) out += separator;
         first = false;
-        out += py_str(item);
+        out += text;
       }
       return Value::of_string(out);
     }
@@ -1573,8 +1772,8 @@ class Renderer {
       return Value::of_string(py_strip(py_str(value), true, true, chars && chars->is_string() ? &set : nullptr));
     }
     if (name == "replace")
-      return Value::of_string(py_replace(py_str(value), py_str(argument(args, 0, "old").value_or(Value())),
-                                         py_str(argument(args, 1, "new").value_or(Value())), int_argument(args, 2, "count", -1, offset)));
+      return replaced(py_str(value), py_str(argument(args, 0, "old").value_or(Value())),
+                      py_str(argument(args, 1, "new").value_or(Value())), int_argument(args, 2, "count", -1, offset), offset);
     if (name == "length" || name == "count") return Value::of_int(length_of(value, offset));
     if (name == "list") return Value::of_list(iterate(value, offset));
     if (name == "first" || name == "last") {
@@ -1602,7 +1801,7 @@ class Renderer {
     if (name == "int") return to_int_filter(value, args, offset);
     if (name == "float") return to_float_filter(value, args);
     if (name == "abs") {
-      if (is_integral(value)) return Value::of_int(std::abs(to_int(value)));
+      if (is_integral(value)) return Value::of_int(to_int(value) < 0 ? subtract(0, to_int(value), offset) : to_int(value));
       if (value.kind == Value::Kind::real) return Value::of_real(std::fabs(value.real));
       error(offset, fmt::format("bad operand type for abs(): '{}'", type_name(value)));
     }
@@ -1753,6 +1952,7 @@ class Renderer {
   const Template::Shared& shared_;
   PythonRandom& rng_;
   std::vector<std::map<std::string, Value>> scopes_;
+  mutable std::uint64_t spent_ = 0;  // see charge()
 };
 
 // jinja2 normalises every newline to "\n" and drops one trailing newline (keep_trailing_newline

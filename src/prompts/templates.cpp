@@ -1,5 +1,6 @@
 #include "prompts/templates.hpp"
 
+#include <yaml.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fmt/format.h>
@@ -77,9 +78,33 @@ std::function<std::size_t(std::size_t)> rewrite_offsets(const std::vector<std::s
 std::string protect_pipes(const std::string& text) { return py_replace(text, "|||", kPipeProtector, -1); }
 std::string unprotect_pipes(const std::string& text) { return py_replace(text, kPipeProtector, "|||", -1); }
 
+// The YAML syntax verdict of libyaml, the parser behind PyYAML (promptsource's loader): every
+// event of the stream is parsed; the first error fails with its line and column. yaml-cpp 0.7
+// alone accepted a file whose quoted scalar was never closed (it ran to the end of the file).
+void check_yaml_syntax(const std::string& yaml_text, const fs::path& path) {
+  yaml_parser_t parser;
+  if (!yaml_parser_initialize(&parser)) fail("{}: cannot initialise the YAML parser", path.string());
+  yaml_parser_set_input_string(&parser, reinterpret_cast<const unsigned char*>(yaml_text.data()), yaml_text.size());
+  std::string problem;
+  for (bool done = false; !done;) {
+    yaml_event_t event;
+    if (!yaml_parser_parse(&parser, &event)) {
+      problem = fmt::format("{}:{}:{}: invalid YAML: {}{}{}", path.string(), parser.problem_mark.line + 1,
+                            parser.problem_mark.column + 1, parser.problem ? parser.problem : "syntax error",
+                            parser.context ? " " : "", parser.context ? parser.context : "");
+      break;
+    }
+    done = event.type == YAML_STREAM_END_EVENT;
+    yaml_event_delete(&event);
+  }
+  yaml_parser_delete(&parser);
+  if (!problem.empty()) throw Error(problem);
+}
+
 }  // namespace
 
 TemplateFile parse_template_file(const std::string& yaml_text, const fs::path& path) {
+  check_yaml_syntax(yaml_text, path);
   YAML::Node root;
   try {
     root = YAML::Load(yaml_text);

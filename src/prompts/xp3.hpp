@@ -24,6 +24,9 @@ struct PromptJob {
   std::optional<std::string> split;         // default: from the data file name
   std::optional<std::string> config;        // default: the templates file's subset ("None" without)
   bool truncate = true;                     // promptsource's apply(truncate=True): values cut at 2048
+  // The run fails when more than this fraction of the (row, template) renderings is unusable
+  // (no input, no target or several targets); capped examples do not count.
+  double max_dropped_fraction = 0.9;
 };
 
 struct PromptSummary {
@@ -31,6 +34,7 @@ struct PromptSummary {
   std::size_t files_written = 0;
   std::size_t examples_written = 0;
   std::size_t examples_dropped = 0;  // no input, no target, several targets, or over the cap
+  std::size_t examples_unusable = 0;  // of those: no input, no target, or several targets
 };
 
 PromptSummary run_prompt_job(const PromptJob& job);

@@ -12,8 +12,7 @@
 #include "core/fs.hpp"
 #include "core/log.hpp"
 #include "core/text.hpp"
-#include "models/bloom.hpp"
-#include "models/bloom_config.hpp"
+#include "models/model.hpp"
 #include "report/datasets.hpp"
 
 namespace xmtf::report {
@@ -106,10 +105,8 @@ std::optional<double> parameters_from_config(const fs::path& folder) {
     config = *latest / "config.json";
   }
   try {
-    const auto layout = models::bloom_parameter_layout(models::load_bloom_config(config));
-    double total = 0;
-    for (const auto& tensor : layout.tensors()) total += static_cast<double>(tensor.numel);
-    return total;
+    // The global count (a layout's numel includes vocabulary padding: the engine's buffers).
+    return static_cast<double>(models::load_model_config(config)->n_parameters());
   } catch (const std::exception& e) {  // another family (mT5): the name may still tell
     log::debug("{}: no BLOOM parameter count ({})", config.string(), e.what());
     return std::nullopt;

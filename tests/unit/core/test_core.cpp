@@ -65,6 +65,19 @@ TEST(Text, ShellQuoteSurvivesTheShell) {
   fs::remove_all(dir);
 }
 
+// Text from a server or a file reaches logs through printable(): no raw control characters
+// (a forged log line, terminal escapes), no invalid UTF-8, bounded length.
+TEST(Text, PrintableEscapesWhatCouldForgeALogLine) {
+  EXPECT_EQ(printable("plain text, é ü 中"), "plain text, é ü 中");
+  EXPECT_EQ(printable("a\nb\r\tc\\"), "a\\nb\\r\\tc\\\\");
+  EXPECT_EQ(printable("\x1b[2J\x07\x7f"), "\\x1b[2J\\x07\\x7f");
+  EXPECT_EQ(printable(std::string("a\0b", 3)), "a\\x00b");
+  EXPECT_EQ(printable("\xc2\x9b" "31m"), "\\u009b31m");       // C1 CSI as UTF-8
+  EXPECT_EQ(printable("\x9b\xff\xc3"), "\\x9b\\xff\\xc3");  // not UTF-8
+  EXPECT_EQ(printable("\xc0\xaf"), "\\xc0\\xaf");            // overlong '/'
+  EXPECT_EQ(printable(std::string(300, 'x'), 10), std::string(10, 'x') + "...");
+}
+
 TEST(Text, GlobMatch) {
   EXPECT_TRUE(glob_match("xP3/sw/*.jsonl", "xP3/sw/xp3_a.jsonl"));
   EXPECT_FALSE(glob_match("xP3/*.jsonl", "xP3/sw/xp3_a.jsonl"));

@@ -89,6 +89,42 @@ TEST_F(XmtfScoreTest, OutputFileIsAtomicAndRerunIsSkipped) {
   EXPECT_EQ(read_file(out), written);
 }
 
+// Issue 18 item 11: a 0-byte output was "up to date" (newer than the input), and --output equal
+// to --input was accepted. The completion record is verified; an output that is an input is refused.
+TEST_F(XmtfScoreTest, ARerunTrustsOnlyAVerifiedOutputAndTheInputIsNeverTheOutput) {
+  fs::path out = dir_ / "scores.jsonl";
+  std::string command = fmt::format("{} --model {} --input {} --output {}", q(kTool), q(kModel), q(kData / "ids.jsonl"), q(out));
+  ASSERT_EQ(run(command, true).exit_code, 0);
+  std::string good = read_file(out);
+  write_file_atomic(out, "");
+  auto empty = run(command, true);
+  ASSERT_EQ(empty.exit_code, 0) << empty.output;
+  EXPECT_NE(empty.output.find("scoring again (" + out.string() + ": 0 bytes"), std::string::npos) << empty.output;
+  EXPECT_EQ(read_file(out), good);
+  std::string edited = good;
+  edited[edited.find("logprob_sum") + 14] ^= 1;  // a digit changed: same size
+  write_file_atomic(out, edited);
+  auto changed = run(command, true);
+  EXPECT_NE(changed.output.find("content changed"), std::string::npos) << changed.output;
+  EXPECT_EQ(read_file(out), good);
+  EXPECT_NE(run(command, true).output.find("up to date"), std::string::npos);
+
+  fs::path input = dir_ / "in.jsonl";
+  fs::copy_file(kData / "ids.jsonl", input);
+  for (const fs::path& same : {input, dir_ / "." / "in.jsonl"}) {
+    auto clobber = run(fmt::format("{} --model {} --input {} --output {}", q(kTool), q(kModel), q(input), q(same)), true);
+    EXPECT_EQ(clobber.exit_code, 1) << clobber.output;
+    EXPECT_NE(clobber.output.find("is the input"), std::string::npos) << clobber.output;
+  }
+  EXPECT_EQ(read_file(input), read_file(kData / "ids.jsonl"));
+  fs::path model = dir_ / "model";  // a copy: the check must not be tried on the test data
+  fs::copy(kModel, model, fs::copy_options::recursive);
+  auto weights = run(fmt::format("{} --model {} --input {} --output {}", q(kTool), q(model), q(input),
+                                 q(model / "model.safetensors")), true);
+  EXPECT_EQ(weights.exit_code, 1) << weights.output;
+  EXPECT_EQ(read_file(model / "model.safetensors"), read_file(kModel / "model.safetensors"));
+}
+
 TEST_F(XmtfScoreTest, UsesTheModelFoldersTokenizerByDefault) {
   fs::path model = dir_ / "hf";
   fs::create_directories(model);

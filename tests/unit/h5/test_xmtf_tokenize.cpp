@@ -5,6 +5,9 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstdlib>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -123,12 +126,27 @@ TEST_F(XmtfTokenizeTest, RerunSkipsUpToDatePartsAndRedoesChangedOnes) {
   EXPECT_NE(changed.output.find("7 parts (6 skipped, 0 failed)"), std::string::npos) << changed.output;
   EXPECT_EQ(TokenizedShardReader(vi).n_samples(), 41);
   EXPECT_NE(fs::last_write_time(vi), vi_time);
-  // A corrupt output is rewritten, with a warning.
+  // A corrupt output is rewritten, saying why.
   write_file_atomic(sw, "garbage");
   auto repaired = run(command);
   ASSERT_EQ(repaired.exit_code, 0) << repaired.output;
-  EXPECT_NE(repaired.output.find("not an HDF5 file"), std::string::npos) << repaired.output;
+  EXPECT_NE(repaired.output.find(sw.string() + ": redoing (" + sw.string() + ": 7 bytes, recorded"), std::string::npos)
+      << repaired.output;
   EXPECT_EQ(TokenizedShardReader(sw).n_samples(), 40);
+  // Issue 18 item 11: bytes changed at the same size (a token id edited) were "up to date": the
+  // file still read as a valid shard. The completion record's sha256 catches it.
+  std::string bytes = read_file(sw);
+  auto edited_at = bytes.size() / 2;
+  bytes[edited_at] = static_cast<char>(bytes[edited_at] ^ 0x01);
+  write_file_atomic(sw, bytes);
+  auto edited = run(command);
+  ASSERT_EQ(edited.exit_code, 0) << edited.output;
+  EXPECT_NE(edited.output.find("content changed"), std::string::npos) << edited.output;
+  EXPECT_NE(read_file(sw), bytes);
+  EXPECT_NE(edited.output.find("7 parts (6 skipped, 0 failed)"), std::string::npos) << edited.output;
+  // An empty or garbage record is no record.
+  write_file_atomic(dir_ / "out/sw/.part-00000.bloomstyle_gpt2vocab.h5.done", "");
+  EXPECT_NE(run(command).output.find("7 parts (6 skipped, 0 failed)"), std::string::npos);
   // An output whose source part is gone (xmtf-shard rerun with fewer parts) is removed.
   fs::copy_file(sw, dir_ / "out/sw/part-00009.bloomstyle_gpt2vocab.h5");
   fs::copy_file(sw, dir_ / "out/sw/part-00009.othertokenizer.h5");
@@ -198,6 +216,57 @@ TEST_F(XmtfTokenizeTest, ExitCodesAndErrorsNameTheLine) {
   EXPECT_NE(bad.output.find("part-00000.jsonl:2: missing string field \"inputs\""), std::string::npos) << bad.output;
   EXPECT_FALSE(fs::exists(dir_ / "o/fr/part-00000.bloomstyle_gpt2vocab.h5"));  // nothing half-written
   EXPECT_TRUE(fs::is_empty(dir_ / "o/fr"));
+}
+
+// A shard part that is a dangling link is lost data: an error naming it, not a skipped part.
+TEST_F(XmtfTokenizeTest, ADanglingPartIsAnErrorNamingIt) {
+  fs::path link = shards_ / "sw/part-00007.jsonl";
+  fs::create_symlink("gone.jsonl", link);
+  auto result = run(fmt::format("{} --tokenizer {} --input {} --output {}", q(kTool), q(kBloom), q(shards_), q(dir_ / "out")));
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_NE(result.output.find(link.string() + ": shard part is a dangling symbolic link to gone.jsonl"), std::string::npos)
+      << result.output;
+}
+
+// Issue 19 item 12: after ENOSPC xmtf-tokenize segfaulted in MPI_Finalize (HDF5 cannot close a
+// file one of its writes failed on, and its shutdown then crashed). Space is now allocated
+// before HDF5 writes: a full disk is a clear error, exit 1, and nothing half-written is left.
+// Needs a private mount namespace for a small tmpfs (`unshare -rm`), else skipped.
+TEST_F(XmtfTokenizeTest, AFullDiskIsAClearErrorNotACrash) {
+  if (std::system("unshare -rm true > /dev/null 2>&1") != 0) GTEST_SKIP() << "no private mount namespace here";
+  fs::path mnt = dir_ / "small";
+  fs::create_directories(mnt);
+  auto in_small_disk = [&](const std::string& size, const std::string& then) {
+    std::string inside = fmt::format("mount -t tmpfs -o size={} tmpfs {} && {} --tokenizer {} --input {} --output {}/out; "
+                                     "echo exit=$?; find {} -name '*.tmp.*'",
+                                     size, q(mnt), q(kTool), q(kBloom), q(shards_), q(mnt), q(mnt));
+    return run("unshare -rm sh -c " + q(inside + then));
+  };
+  auto full = in_small_disk("64k", "");
+  EXPECT_NE(full.output.find("exit=1"), std::string::npos) << full.output;  // was 139
+  EXPECT_EQ(full.output.find("Segmentation fault"), std::string::npos) << full.output;
+  EXPECT_NE(full.output.find("No space left on device"), std::string::npos) << full.output;
+  EXPECT_EQ(full.output.find(".tmp."), std::string::npos) << full.output;  // no temporary left
+  EXPECT_NE(full.output.find("part(s) failed; rerun to retry them"), std::string::npos) << full.output;
+  auto roomy = in_small_disk("8m", "");
+  EXPECT_NE(roomy.output.find("exit=0"), std::string::npos) << roomy.output;
+}
+
+// Issue 19 item 13: temporaries of a killed run stayed after a successful rerun.
+TEST_F(XmtfTokenizeTest, StaleTemporaryFilesOfAKilledRunAreRemoved) {
+  fs::path sw = dir_ / "out" / "sw";
+  fs::create_directories(sw);
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);  // a pid no process has now
+  fs::path stale = sw / fmt::format("part-00000.bloomstyle_gpt2vocab.h5.tmp.{}.0", child);
+  fs::path live = sw / fmt::format("part-00000.bloomstyle_gpt2vocab.h5.tmp.{}.1", ::getpid());
+  write_file_atomic(stale, "half");
+  write_file_atomic(live, "in progress");
+  auto result = run(fmt::format("{} --tokenizer {} --input {} --output {}", q(kTool), q(kBloom), q(shards_), q(dir_ / "out")));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(live));
 }
 
 TEST_F(XmtfTokenizeTest, EncodeAndDecodeLines) {

@@ -4,6 +4,8 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
+#include <algorithm>
+#include <cctype>
 #include <map>
 #include <mutex>
 #include <set>
@@ -62,8 +64,29 @@ std::string git_blob_sha1_of(const std::string& bytes) {
   return digest_hex(EVP_sha1(), object + bytes);
 }
 
+namespace {
+
+bool same_header_name(const std::string& a, const std::string& b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return std::tolower(x) == std::tolower(y); });
+}
+
+}  // namespace
+
+std::string MockAnswer::header(const std::string& name) const {
+  for (const auto& [key, value] : headers)
+    if (same_header_name(key, name)) return value;
+  return "";
+}
+
+void MockAnswer::set_header(const std::string& name, const std::string& value) {
+  std::erase_if(headers, [&](const auto& entry) { return same_header_name(entry.first, name); });
+  headers.emplace_back(name, value);
+}
+
 struct MockHub::State {
   mutable std::mutex mutex;
+  std::vector<std::pair<std::string, std::function<void(MockAnswer&)>>> tampering;
   std::vector<StoredRepo> repos;
   std::string token;
   int tree_page_size = 1000;
@@ -167,6 +190,31 @@ struct MockHub::State {
     recorded.push_back({server, req.method, req.path, req.get_header_value("Range"),
                         req.get_header_value("Authorization")});
     return httplib::Server::HandlerResponse::Unhandled;
+  }
+
+  void apply_tampering(const httplib::Request& req, httplib::Response& res) {
+    std::vector<std::function<void(MockAnswer&)>> edits;
+    {
+      std::lock_guard lock(mutex);
+      for (const auto& [fragment, edit] : tampering)
+        if (req.path.find(fragment) != std::string::npos) edits.push_back(edit);
+    }
+    if (edits.empty()) return;
+    MockAnswer answer;
+    answer.target = req.target;
+    answer.status = res.status;
+    answer.body = res.body;
+    for (const auto& [key, value] : res.headers) answer.headers.emplace_back(key, value);
+    for (const auto& edit : edits) edit(answer);
+    res.status = answer.status;
+    if (answer.body != res.body) {
+      res.body = answer.body;
+      res.content_provider_ = nullptr;  // the edited body replaces any provided content
+      res.content_length_ = 0;
+      std::erase_if(answer.headers, [](const auto& entry) { return same_header_name(entry.first, "Content-Length"); });
+    }
+    res.headers.clear();
+    for (const auto& [key, value] : answer.headers) res.headers.emplace(key, value);
   }
 
   void handle_revision(const httplib::Request& req, httplib::Response& res) {
@@ -278,16 +326,29 @@ MockHub::MockHub() : state_(std::make_unique<State>()) {
   s.hub.new_task_queue = many_threads;
   s.cdn.new_task_queue = many_threads;
   s.hub.Get(R"(/api/(models|datasets)/([^/]+)/([^/]+)/revision/(.+))",
-            [&s](const httplib::Request& req, httplib::Response& res) { s.handle_revision(req, res); });
+            [&s](const httplib::Request& req, httplib::Response& res) {
+              s.handle_revision(req, res);
+              s.apply_tampering(req, res);
+            });
   s.hub.Get(R"(/api/(models|datasets)/([^/]+)/([^/]+)/tree/(.+))",
-            [&s](const httplib::Request& req, httplib::Response& res) { s.handle_tree(req, res); });
+            [&s](const httplib::Request& req, httplib::Response& res) {
+              s.handle_tree(req, res);
+              s.apply_tampering(req, res);
+            });
   s.hub.Post(R"(/api/(models|datasets)/([^/]+)/([^/]+)/paths-info/(.+))",
-             [&s](const httplib::Request& req, httplib::Response& res) { s.handle_paths_info(req, res); });
+             [&s](const httplib::Request& req, httplib::Response& res) {
+              s.handle_paths_info(req, res);
+              s.apply_tampering(req, res);
+            });
   s.hub.Get(R"(/(datasets/)?([^/]+)/([^/]+)/resolve/([^/]+)/(.+))",
-            [&s](const httplib::Request& req, httplib::Response& res) { s.handle_resolve(req, res); });
+            [&s](const httplib::Request& req, httplib::Response& res) {
+              s.handle_resolve(req, res);
+              s.apply_tampering(req, res);
+            });
   s.cdn.Get(R"(/lfs/([0-9a-f]+))", [&s](const httplib::Request& req, httplib::Response& res) { s.handle_cdn(req, res); });
   s.hub.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response&) { return s.record("hub", req); });
   s.cdn.set_pre_routing_handler([&s](const httplib::Request& req, httplib::Response&) { return s.record("cdn", req); });
+
   s.hub_port = s.hub.bind_to_any_port("127.0.0.1");
   s.cdn_port = s.cdn.bind_to_any_port("127.0.0.1");
   if (s.hub_port <= 0 || s.cdn_port <= 0) throw std::runtime_error("mock hub: cannot bind 127.0.0.1");
@@ -355,6 +416,21 @@ void MockHub::fail_429_next(const std::string& path, int times, int retry_after_
 void MockHub::corrupt_always(const std::string& path) {
   std::lock_guard lock(state_->mutex);
   state_->faults[path].corrupt = true;
+}
+
+void MockHub::tamper(const std::string& path_fragment, std::function<void(MockAnswer&)> edit) {
+  std::lock_guard lock(state_->mutex);
+  state_->tampering.emplace_back(path_fragment, std::move(edit));
+}
+
+void MockHub::stop_tampering() {
+  std::lock_guard lock(state_->mutex);
+  state_->tampering.clear();
+}
+
+void MockHub::forget_requests() {
+  std::lock_guard lock(state_->mutex);
+  state_->recorded.clear();
 }
 
 std::vector<RecordedRequest> MockHub::requests() const {

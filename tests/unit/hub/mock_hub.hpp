@@ -10,8 +10,10 @@
 //   POST /api/{models|datasets}/{org}/{name}/paths-info/{rev}   (asked by @huggingface/hub)
 //   GET|HEAD /lfs/{sha256} on the CDN port                     Range / 206 / Accept-Ranges, ETag
 // Faults are armed per repo file path and consumed by whichever server sends its content.
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace xmtf::test {
@@ -29,6 +31,16 @@ struct MockRepo {
   std::string branch = "main";
   bool requires_token = false;
   std::vector<MockFile> files;
+};
+
+// One answer of the hub port as a hostile hub may rewrite it (see MockHub::tamper).
+struct MockAnswer {
+  std::string target;  // the request's path and query, as received
+  int status = 200;
+  std::string body;    // JSON answers only (content served by a provider is not here)
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string header(const std::string& name) const;
+  void set_header(const std::string& name, const std::string& value);  // replaces
 };
 
 struct RecordedRequest {
@@ -56,6 +68,11 @@ class MockHub {
   void fail_500_next(const std::string& path, int times);
   void fail_429_next(const std::string& path, int times, int retry_after_seconds);
   void corrupt_always(const std::string& path);        // flip bytes of the body
+  // A hostile hub: edit runs on every answer of the hub port to a request whose path contains
+  // path_fragment, after the honest handler, and may change its status, body and headers.
+  void tamper(const std::string& path_fragment, std::function<void(MockAnswer&)> edit);
+  void stop_tampering();   // an honest hub again
+  void forget_requests();  // requests() starts empty again
 
   std::vector<RecordedRequest> requests() const;
   // Requests whose server is `server` and whose path contains `fragment`.

@@ -46,15 +46,19 @@ TEST(HubCache, SnapshotLinksAreRelativeAndRefsHaveNoNewline) {
   RepoRef repo{"org/name", RepoKind::dataset};
   RepoCache cache(dir, repo);
   std::string commit(40, 'a');
-  fs::create_directories(cache.blob_path("x").parent_path());
-  write_file_atomic(cache.blob_path("blobname"), "hello");
-  cache.link_snapshot_file(commit, "sub/dir/file.txt", "blobname");
+  std::string blob(64, 'b');
+  fs::create_directories(cache.blob_path(blob).parent_path());
+  write_file_atomic(cache.blob_path(blob), "hello");
+  cache.link_snapshot_file(commit, "sub/dir/file.txt", blob);
   fs::path link = cache.snapshot_file(commit, "sub/dir/file.txt");
   ASSERT_TRUE(fs::is_symlink(link));
-  EXPECT_EQ(fs::read_symlink(link), fs::path("../../../../blobs/blobname"));
+  EXPECT_EQ(fs::read_symlink(link), fs::path("../../../../blobs") / blob);
   EXPECT_EQ(read_file(link), "hello");
   EXPECT_TRUE(cache.has_snapshot_file(commit, "sub/dir/file.txt"));
-  cache.link_snapshot_file(commit, "sub/dir/file.txt", "blobname");  // idempotent
+  EXPECT_TRUE(cache.snapshot_link_is(commit, "sub/dir/file.txt", blob));
+  EXPECT_FALSE(cache.snapshot_link_is(commit, "sub/dir/file.txt", std::string(64, 'c')));
+  EXPECT_EQ(cache.snapshot_entry_problem(link), "");
+  cache.link_snapshot_file(commit, "sub/dir/file.txt", blob);  // idempotent
   cache.write_ref("main", commit);
   EXPECT_EQ(read_file(dir / "datasets--org--name" / "refs" / "main"), commit);
   EXPECT_EQ(cache.cached_commit("main"), commit);
@@ -67,7 +71,41 @@ TEST(HubCache, RejectsPathsEscapingTheSnapshot) {
   EXPECT_THROW(validate_repo_path("../etc/passwd"), Error);
   EXPECT_THROW(validate_repo_path("/abs"), Error);
   EXPECT_THROW(validate_repo_path("a//b"), Error);
+  EXPECT_THROW(validate_repo_path("a/"), Error);
+  EXPECT_THROW(validate_repo_path("a\\..\\b"), Error);
+  EXPECT_THROW(validate_repo_path(std::string("a\0b", 3)), Error);
+  EXPECT_THROW(validate_repo_path("a\nb"), Error);
+  EXPECT_THROW(validate_repo_path(""), Error);
   EXPECT_NO_THROW(validate_repo_path("xP3/sw/a.jsonl"));
+  EXPECT_NO_THROW(validate_repo_path("..hidden/a..b"));  // dots inside a name are just a name
+}
+
+TEST(HubCache, EveryPathIsMadeFromCheckedNames) {
+  RepoCache cache("/cache", {"org/name", RepoKind::model});
+  for (const std::string& bad : {std::string("/etc/passwd"), std::string("../../x"), std::string(40, 'g'),
+                                 std::string(63, 'a'), std::string(40, 'A'), std::string("")}) {
+    EXPECT_THROW(cache.blob_path(bad), Error) << bad;
+    EXPECT_THROW(cache.incomplete_path(bad), Error) << bad;
+    EXPECT_THROW(cache.lock_path(bad), Error) << bad;
+    EXPECT_THROW(cache.parts_path(bad), Error) << bad;
+    EXPECT_THROW(cache.snapshot_dir(bad), Error) << bad;
+  }
+  EXPECT_THROW(cache.snapshot_file(std::string(40, 'a'), "../x"), Error);
+  EXPECT_EQ(cache.blob_path(std::string(40, 'a')), fs::path("/cache/models--org--name/blobs") / std::string(40, 'a'));
+  EXPECT_TRUE(is_blob_oid(std::string(64, 'f')));
+  EXPECT_FALSE(is_blob_oid(std::string(50, 'f')));
+}
+
+TEST(HubCache, RefsAreCheckedWhenRead) {
+  fs::path dir = fresh_dir("refs");
+  RepoCache cache(dir, {"org/name", RepoKind::model});
+  write_file_atomic(cache.root() / "refs" / "main", "../../../../tmp\n");
+  EXPECT_THROW(cache.read_ref("main"), Error);
+  EXPECT_THROW(cache.cached_commit("main"), Error);
+  EXPECT_THROW(cache.write_ref("main", "/abs"), Error);
+  cache.write_ref("main", std::string(40, 'c'));  // online: the hub's checked answer replaces it
+  EXPECT_EQ(cache.read_ref("main"), std::string(40, 'c'));
+  fs::remove_all(dir);
 }
 
 TEST(HubApi, RepoIdsAndKinds) {
@@ -90,6 +128,58 @@ TEST(HubApi, ResolveUrlsAsHfHubUrl) {
   EXPECT_EQ(client.resolve_url({"org/m", RepoKind::model}, commit, "config.json"),
             "https://huggingface.co/org/m/resolve/" + commit + "/config.json");
   EXPECT_EQ(url_encode("refs/pr/1", false), "refs%2Fpr%2F1");
+}
+
+TEST(HubApi, TheTokenGoesToTheEndpointsOriginOnly) {
+  EXPECT_EQ(url_origin("https://huggingface.co/api/x?y=1"), "https://huggingface.co:443");
+  EXPECT_EQ(url_origin("HTTP://HF.example:8080/a"), "http://hf.example:8080");
+  EXPECT_EQ(url_origin("http://127.0.0.1/a"), "http://127.0.0.1:80");
+  EXPECT_EQ(url_origin("file:///etc/passwd"), std::nullopt);
+  EXPECT_EQ(url_origin("/relative"), std::nullopt);
+  HubSettings settings;
+  settings.endpoint = "https://huggingface.co";
+  settings.token = "hf_x";
+  HubClient client(settings, RetryPolicy{});
+  EXPECT_EQ(client.token_for("https://huggingface.co/api/models/a/b"), "hf_x");
+  EXPECT_EQ(client.token_for("https://huggingface.co:443/a"), "hf_x");
+  EXPECT_EQ(client.token_for("http://huggingface.co/a"), std::nullopt);      // another scheme
+  EXPECT_EQ(client.token_for("https://huggingface.co:8443/a"), std::nullopt);  // another port
+  EXPECT_EQ(client.token_for("https://cdn-lfs.huggingface.co/a"), std::nullopt);
+  EXPECT_EQ(client.token_for("https://huggingface.co.evil.example/a"), std::nullopt);
+  EXPECT_EQ(client.token_for("https://evil.example/?https://huggingface.co"), std::nullopt);
+}
+
+// A listing is bounded: pages (a hub that never stops paginating) and bytes per answer.
+TEST(HubApi, ListingsAreBoundedInPagesAndBytes) {
+  test::MockHub hub;
+  test::MockRepo repo;
+  repo.id = "org/many";
+  repo.commit = std::string(40, '5');
+  for (int i = 0; i < 9; ++i) repo.files.push_back({fmt::format("f{}.txt", i), "x", false});
+  hub.add_repo(repo);
+  hub.set_tree_page_size(2);
+  HubSettings settings;
+  settings.endpoint = hub.endpoint();
+  RetryPolicy retry{1, 0.0, 0.0};
+  RepoRef ref{"org/many", RepoKind::model};
+
+  EXPECT_EQ(HubClient(settings, retry).list_files(ref, repo.commit).size(), 9u);  // 5 pages
+  HubLimits few_pages;
+  few_pages.max_tree_pages = 3;
+  try {
+    HubClient(settings, retry, few_pages).list_files(ref, repo.commit);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than 3 pages"), std::string::npos) << e.what();
+  }
+  HubLimits small_answers;
+  small_answers.max_api_body_bytes = 100;
+  try {
+    HubClient(settings, retry, small_answers).list_files(ref, repo.commit);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("larger than the limit"), std::string::npos) << e.what();
+  }
 }
 
 TEST(HubSelection, IncludeAndExcludeGlobs) {

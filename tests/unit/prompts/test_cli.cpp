@@ -14,6 +14,7 @@
 
 #include "core/fs.hpp"
 #include "core/text.hpp"
+#include "prompts/rows.hpp"
 #include "prompts/templates.hpp"
 #include "prompts/xp3.hpp"
 
@@ -138,6 +139,65 @@ TEST(PromptsCli, WritesXp3FilesThatConcatenateToTheRealXp3Lines) {
     EXPECT_EQ(entry.path().string().find(".tmp"), std::string::npos) << entry.path();
 }
 
+// Issue 18 item 11: a 0-byte or foreign output counted as "already done" (the marker only named
+// the files). The completion record holds every output's size and sha256 and is verified.
+TEST(PromptsCli, ARerunTrustsOnlyOutputsItsRecordVerifies) {
+  fs::path out = scratch("record");
+  ASSERT_EQ(run(xcopa_args(out)).exit_code, 0);
+  fs::path probe = out / "et" / "xp3_xcopa_en_validation_exercise.jsonl";
+  std::string good = read_file(probe);
+
+  write_file_atomic(probe, "");  // 0 bytes (a full disk, a killed copy)
+  ToolRun empty = run(xcopa_args(out));
+  EXPECT_EQ(empty.exit_code, 0) << empty.output;
+  EXPECT_NE(empty.output.find("redoing (" + probe.string() + ": 0 bytes, recorded"), std::string::npos) << empty.output;
+  EXPECT_EQ(read_file(probe), good);
+
+  std::string foreign = good;
+  foreign[10] = foreign[10] == 'x' ? 'y' : 'x';  // same size, other bytes
+  write_file_atomic(probe, foreign);
+  ToolRun edited = run(xcopa_args(out));
+  EXPECT_NE(edited.output.find("content changed"), std::string::npos) << edited.output;
+  EXPECT_EQ(read_file(probe), good);
+
+  for (const auto& entry : fs::directory_iterator(out / "et"))
+    if (starts_with(entry.path().filename().string(), ".xmtf-prompt-")) write_file_atomic(entry.path(), "done\n");
+  ToolRun garbage = run(xcopa_args(out));
+  EXPECT_NE(garbage.output.find("unreadable completion record"), std::string::npos) << garbage.output;
+  ToolRun again = run(xcopa_args(out));
+  EXPECT_NE(again.output.find("already done"), std::string::npos) << again.output;
+
+  // Data changed: the same job's record no longer matches.
+  fs::path data = out / "val.et.jsonl";
+  fs::copy_file(kData / "xcopa/val.et.jsonl", data);
+  std::string args = fmt::format("--templates {} --data {} --lang et --output {}", kEnTemplates.string(), data.string(), out.string());
+  ASSERT_EQ(run(args).exit_code, 0);
+  std::string rows = read_file(data);
+  write_file_atomic(data, rows + rows);
+  ToolRun changed = run(args);
+  EXPECT_NE(changed.output.find("val.et.jsonl changed"), std::string::npos) << changed.output;
+  EXPECT_EQ(lines_of(probe).size(), 200u);
+}
+
+// Issue 19 item 13: temporaries (*.tmp.<pid>.<n>) of a killed run stayed after a successful
+// rerun. Stale ones (pid dead, nobody holding their lock) go at start; another run's stay.
+TEST(PromptsCli, StaleTemporaryFilesOfAKilledRunAreRemoved) {
+  fs::path out = scratch("stale");
+  fs::create_directories(out / "et");
+  pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  ::waitpid(child, nullptr, 0);  // a pid no process has now
+  fs::path stale = out / "et" / fmt::format("xp3_xcopa_en_validation_exercise.jsonl.tmp.{}.0", child);
+  fs::path running = out / "et" / fmt::format("xp3_other.jsonl.tmp.{}.3", ::getpid());  // a live writer's
+  write_file_atomic(stale, "half a file");
+  write_file_atomic(running, "being written");
+  ToolRun result = run(xcopa_args(out));
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_FALSE(fs::exists(stale));
+  EXPECT_TRUE(fs::exists(running));
+  EXPECT_NE(result.output.find("removed (left by a killed run)"), std::string::npos) << result.output;
+}
+
 TEST(PromptsCli, CapsAndSelectsTemplates) {
   fs::path out = scratch("cap");
   ToolRun capped = run(xcopa_args(out) + " --template exercise --template 'best_option' --max-per-template 7 --seed 3");
@@ -212,6 +272,114 @@ TEST(PromptsCli, UnsupportedConstructIsAnErrorNamingFileTemplateAndPosition) {
             std::string::npos)
       << bad.output;
   EXPECT_FALSE(fs::exists(dir / "out" / "et" / "xp3_xcopa_en_validation_exercise.jsonl"));
+}
+
+// A promptsource file holding the given templates (name -> jinja), in that order.
+std::string templates_yaml(const std::vector<std::pair<std::string, std::string>>& templates) {
+  std::string yaml = "dataset: xcopa\nsubset: et\ntemplates:\n";
+  int id = 0;
+  for (const auto& [name, jinja] : templates)
+    yaml += fmt::format("  id{0}: !Template\n    answer_choices: null\n    id: id{0}\n    jinja: {1}\n    name: {2}\n"
+                        "    reference: ''\n",
+                        id++, json_quote(jinja), json_quote(name));
+  return yaml;
+}
+
+ToolRun run_templates(const fs::path& dir, const std::vector<std::pair<std::string, std::string>>& templates,
+                      const std::string& extra = "") {
+  write_file_atomic(dir / "templates.yaml", templates_yaml(templates));
+  return run(fmt::format("--templates {} --data {} --lang et --output {} {}", (dir / "templates.yaml").string(),
+                         (kData / "xcopa/val.et.jsonl").string(), (dir / "out").string(), extra));
+}
+
+// Issue 18 items 4 and 5 end to end: a template nested 5,000 deep made xmtf-prompt segfault
+// (exit 139), range(1000000000) allocated 13.6 GB. Now exit 1 naming the template and position.
+TEST(PromptsCli, RunawayTemplatesFailNamingTheTemplateAndPosition) {
+  fs::path dir = scratch("runaway");
+  std::string deep = "{{ " + std::string(5000, '(') + "premise" + std::string(5000, ')') + " }} ||| x";
+  ToolRun nested = run_templates(dir, {{"deep", deep}});
+  EXPECT_EQ(nested.exit_code, 1) << nested.output;
+  EXPECT_NE(nested.output.find("templates.yaml:4: template 'deep' (jinja): line 1, column "), std::string::npos) << nested.output;
+  EXPECT_NE(nested.output.find("nested more than 100 levels deep"), std::string::npos) << nested.output;
+
+  ToolRun ranged = run_templates(dir, {{"big range", "{% for i in range(1000000000) %}x{% endfor %} ||| y"}});
+  EXPECT_EQ(ranged.exit_code, 1) << ranged.output;
+  EXPECT_NE(ranged.output.find("template 'big range' (jinja): line 1, column 18: range() of 1000000000 items"),
+            std::string::npos)
+      << ranged.output;
+  ToolRun grown = run_templates(dir, {{"grow", "{{ (premise * 1000000000) }} ||| y"}});
+  EXPECT_EQ(grown.exit_code, 1) << grown.output;
+  EXPECT_NE(grown.output.find("template 'grow' (jinja): line 1, column"), std::string::npos) << grown.output;
+  EXPECT_NE(grown.output.find("exceed the limit of 64.0 MiB"), std::string::npos) << grown.output;
+}
+
+// Issue 18 item 13: two templates whose names map to one file name overwrote each other (the
+// log counted both); now an error naming both, before anything is written.
+TEST(PromptsCli, TwoTemplatesForOneFileNameAreAnError) {
+  fs::path dir = scratch("collide");
+  ToolRun result = run_templates(dir, {{"a b", "{{ premise }} ||| x"}, {"ok", "{{ premise }} ||| y"}, {"a_b", "{{ premise }} ||| z"}});
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("templates 'a b' (line 4) and 'a_b' (line 16) would both be written to "
+                               "xp3_xcopa_et_validation_a_b.jsonl"),
+            std::string::npos)
+      << result.output;
+  EXPECT_FALSE(fs::exists(dir / "out" / "et" / "xp3_xcopa_et_validation_ok.jsonl"));
+  ToolRun one = run(fmt::format("--templates {} --data {} --lang et --output {} --template 'a b' --template 'a b'",
+                                (dir / "templates.yaml").string(), (kData / "xcopa/val.et.jsonl").string(),
+                                (dir / "out").string()));
+  EXPECT_EQ(one.exit_code, 0) << one.output;  // the same template picked twice is one file
+  EXPECT_EQ(lines_of(dir / "out" / "et" / "xp3_xcopa_et_validation_a_b.jsonl").size(), 100u);
+}
+
+// A quote left open ran to the end of the file and yaml-cpp accepted it; libyaml (PyYAML's
+// parser) gives the verdict, with the line and column.
+TEST(PromptsCli, AYamlFileWithAnUnterminatedQuoteIsRejected) {
+  fs::path dir = scratch("quote");
+  std::string yaml = templates_yaml({{"t", "{{ premise }} ||| x"}});
+  yaml.replace(yaml.find("jinja: \""), 8, "jinja: '");  // opened with ', never closed
+  write_file_atomic(dir / "templates.yaml", yaml);
+  ToolRun result = run(fmt::format("--templates {} --data {} --lang et --output {}", (dir / "templates.yaml").string(),
+                                   (kData / "xcopa/val.et.jsonl").string(), (dir / "out").string()));
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find("templates.yaml:"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find("invalid YAML: found unexpected end of stream while scanning a quoted scalar"),
+            std::string::npos)
+      << result.output;
+  EXPECT_FALSE(fs::exists(dir / "out"));
+}
+
+// Every row dropped (here: a template for another dataset's fields) exited 0 with an INFO line.
+// Now a warning per empty template, and past --max-dropped-fraction (0.9) an error; capped
+// examples do not count.
+TEST(PromptsCli, ARunThatDropsTooManyRowsFails) {
+  fs::path dir = scratch("dropped");
+  ToolRun none = run_templates(dir, {{"wrong dataset", "{{ sentence1 }} ||| {{ label }}"}});
+  EXPECT_EQ(none.exit_code, 1) << none.output;
+  EXPECT_NE(none.output.find("WARN template 'wrong dataset': no usable example in 100 rows"), std::string::npos) << none.output;
+  EXPECT_NE(none.output.find("100 of 100 renderings (100.0%) gave no usable example"), std::string::npos) << none.output;
+  EXPECT_FALSE(fs::exists(dir / "out" / "et" / "xp3_xcopa_et_validation_wrong_dataset.jsonl"));
+  // Half the rows (the "effect" questions) is fine by default, not with a stricter threshold.
+  std::vector<std::pair<std::string, std::string>> half = {{"effect only", "{% if question == 'effect' %}{{ premise }} ||| {{ choice1 }}{% endif %}"}};
+  ToolRun loose = run_templates(dir, half);
+  EXPECT_EQ(loose.exit_code, 0) << loose.output;
+  ToolRun strict = run_templates(dir, half, "--max-dropped-fraction 0.1");
+  EXPECT_EQ(strict.exit_code, 1) << strict.output;
+  EXPECT_NE(strict.output.find("more than --max-dropped-fraction 0.1"), std::string::npos) << strict.output;
+  ToolRun capped = run_templates(dir, {{"all", "{{ premise }} ||| {{ choice1 }}"}}, "--max-per-template 1 --max-dropped-fraction 0");
+  EXPECT_EQ(capped.exit_code, 0) << capped.output;  // 99 capped, none unusable
+}
+
+// A file the previous run of the same job wrote and this one does not (its template was
+// removed) is removed: xmtf-shard would still read it.
+TEST(PromptsCli, OutputsOfAnEarlierRunThatThisOneDoesNotWriteAreRemoved) {
+  fs::path dir = scratch("removed");
+  ASSERT_EQ(run_templates(dir, {{"kept", "{{ premise }} ||| x"}, {"gone", "{{ premise }} ||| y"}}).exit_code, 0);
+  fs::path gone = dir / "out" / "et" / "xp3_xcopa_et_validation_gone.jsonl";
+  ASSERT_TRUE(fs::exists(gone));
+  ToolRun rerun = run_templates(dir, {{"kept", "{{ premise }} ||| x"}});
+  ASSERT_EQ(rerun.exit_code, 0) << rerun.output;
+  EXPECT_FALSE(fs::exists(gone));
+  EXPECT_TRUE(fs::exists(dir / "out" / "et" / "xp3_xcopa_et_validation_kept.jsonl"));
 }
 
 TEST(PromptsCli, ReadsRawTsvAndCsvLayouts) {

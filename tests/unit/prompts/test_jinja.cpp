@@ -178,6 +178,81 @@ TEST(Jinja, UnsupportedConstructsNameThePosition) {
   expect_error("{% raw %}{{x}}{% endraw %}", "unsupported Jinja construct");
 }
 
+std::string repeated(const std::string& text, int n) {
+  std::string out;
+  for (int i = 0; i < n; ++i) out += text;
+  return out;
+}
+
+// Issue 18 item 4: nesting ~5,000 deep segfaulted (parser, renderer and tree destructor all
+// recurse). Now an error naming the template and the position, at any depth; what jinja2
+// itself renders (75 brackets, 99 ifs, 20 fors, ~490-long chains) still renders.
+TEST(JinjaLimits, DeepNestingIsAnErrorWithThePosition) {
+  for (int depth : {101, 5000, 200000}) {
+    std::string parens = "{{ " + repeated("(", depth) + "1" + repeated(")", depth) + " }}";
+    expect_error(parens, "test: line 1, column ");
+    expect_error(parens, "nested more than 100 levels deep");
+    expect_error(repeated("{% if true %}", depth) + "x" + repeated("{% endif %}", depth), "nested more than 100 levels deep");
+    expect_error("{{ " + repeated("not ", depth) + "1 }}", "nested more than 100 levels deep");
+    expect_error("{{ " + repeated("- ", depth) + "1 }}", "nested more than 100 levels deep");
+    expect_error("{{ " + repeated("[", depth) + "1" + repeated("]", depth) + " }}", "nested more than 100 levels deep");
+    expect_error("{{ " + repeated("f(", depth) + "1" + repeated(")", depth) + " }}", "nested more than 100 levels deep");
+  }
+  for (int length : {501, 100000}) {  // long chains are parsed in loops but make deep trees
+    std::string sum = "{{ 1" + repeated(" + 1", length) + " }}";
+    expect_error(sum, "expression more than 500 operations deep");
+    expect_error("{{ 'a'" + repeated("|lower", length) + " }}", "expression more than 500 operations deep");
+    expect_error("{{ x" + repeated(".y", length) + " }}", "expression more than 500 operations deep");
+  }
+  EXPECT_EQ(render("{{ " + repeated("(", 74) + "1" + repeated(")", 74) + " }}"), "1");
+  EXPECT_EQ(render(repeated("{% if true %}", 98) + "x" + repeated("{% endif %}", 98)), "x");
+  EXPECT_EQ(render(repeated("{% for i in [1] %}", 20) + "x" + repeated("{% endfor %}", 20)), "x");
+  EXPECT_EQ(render("{{ 0" + repeated(" + 1", 490) + " }}"), "490");
+}
+
+// Issue 18 item 5: range(1000000000) allocated 13.6 GB. Sizes are checked before anything is
+// built; what a loop or a doubling string builds over time is bounded too.
+TEST(JinjaLimits, RangeAndGrowthAreBoundedWithAnErrorNamingTheTemplate) {
+  expect_error("{% for i in range(1000000000) %}{% endfor %}", "test: line 1, column 18: range() of 1000000000 items is more than the 100000 allowed");
+  expect_error("{{ range(100001) | length }}", "more than the 100000 allowed");
+  EXPECT_EQ(render("{{ range(100000) | length }}"), "100000");
+  expect_error("{{ range(-9223372036854775807, 9223372036854775807) | length }}", "range() of");
+  expect_error("{{ 'x' * 10000000000 }}", "exceed the limit of 64.0 MiB");
+  expect_error("{{ [1, 2] * 10000000000 }}", "a list of 20000000000 items");
+  expect_error("{{ 'ab' * 9223372036854775807 }}", "exceed the limit");
+  expect_error("{% set ns = namespace(s='xx') %}{% for i in range(40) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+               "exceed the limit of 64.0 MiB");
+  expect_error("{% set ns = namespace(s='xx') %}{% for i in range(40) %}{% set ns.s = ns.s + ns.s %}{% endfor %}",
+               "exceed the limit of 64.0 MiB");
+  expect_error("{{ ('x' * 1000000).replace('x', 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy') }}",
+               "exceed the limit");
+  expect_error("{{ ('x' * 1000000) | replace('', 'yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy') }}",
+               "exceed the limit");
+  expect_error("{{ ('y' * 10000000).join(range(100000) | list | string) }}", "exceed the limit");
+  expect_error("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}",
+               "rendering would build more than 1.0 GiB");
+  expect_error("{% for i in range(100000) %}{{ 'x' * 10000 }}{% endfor %}", "exceed the limit of 64.0 MiB");
+  // No silent wrap-around: Python's integers do not overflow.
+  expect_error("{{ 9223372036854775807 + 1 }}", "integer overflow");
+  expect_error("{{ 3 ** 100 }}", "integer overflow");
+  expect_error("{{ (-9223372036854775807 - 1) // -1 }}", "integer overflow");
+  EXPECT_EQ(render("{{ 2 ** 62 }}"), "4611686018427387904");
+  EXPECT_EQ(render("{{ 10 ** 0 }}"), "1");
+}
+
+// Values that nest without bound, or contain themselves, would make printing, comparing and
+// freeing them recurse forever.
+TEST(JinjaLimits, ValuesCannotNestWithoutBoundOrContainThemselves) {
+  expect_error("{% set l = [] %}{% set _ = l.append(l) %}{{ l }}", "append() of a list is not supported");
+  expect_error("{% set ns = namespace(x=1) %}{% set ns.x = ns %}{{ ns }}", "assigning a namespace");
+  expect_error("{% set ns = namespace(x=1) %}{% set ns.x = [ns] %}", "assigning a namespace");
+  expect_error("{% set ns = namespace(l=[]) %}{% for i in range(200) %}{% set ns.l = [ns.l] %}{% endfor %}{{ ns.l }}",
+               "values nested more than 100 levels deep");
+  EXPECT_EQ(render("{% set l = [] %}{% set _ = l.append('a') %}{% set _ = l.append(2) %}{{ l }}"), "['a', 2]");
+  EXPECT_EQ(render("{% set ns = namespace(l=[]) %}{% for i in range(3) %}{% set ns.l = ns.l + [i] %}{% endfor %}{{ ns.l }}"),
+            "[0, 1, 2]");
+}
+
 TEST(Promptsource, ErrorsPointIntoTheTemplateAsWritten) {
   TemplateFile file = parse_template_file(
       "dataset: demo\ntemplates:\n  a1: !Template\n    answer_choices: null\n    id: a1\n"
