@@ -11,7 +11,9 @@ PACKAGES=(
   libcurl4-openssl-dev libssl-dev libsqlite3-dev sqlite3
   libgtest-dev libgmock-dev libbenchmark-dev libcpp-httplib-dev
   libopenblas-dev libsentencepiece-dev libpcre2-dev libicu-dev
-  libsimdjson-dev nlohmann-json3-dev libyaml-cpp-dev libyaml-dev
+  libsimdjson-dev nlohmann-json3-dev libyaml-cpp-dev libyaml-dev zlib1g-dev
+  # xmtf-eval runs HumanEval completions with the system's Python 3 (in its sandbox)
+  python3
   # test-time tools: a real SLURM for the scheduler's integration tests, h5py to read our HDF5
   slurmctld slurmd slurm-client munge python3-h5py
   # headless Chromium opens report.html in the report test (screenshot read with libpng)

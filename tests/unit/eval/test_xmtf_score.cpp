@@ -12,32 +12,19 @@
 #include <nlohmann/json.hpp>
 
 #include "core/fs.hpp"
+#include "eval_test_util.hpp"
 
 namespace xmtf::eval {
 namespace {
 
-const fs::path kData = fs::path(XMTF_TEST_DATA_DIR) / "eval";
-const fs::path kModel = kData / "tiny-bloom-50261";
-const fs::path kTokenizer = fs::path(XMTF_TEST_DATA_DIR) / "tokenizers" / "bloomstyle_gpt2vocab.tokenizer.json";
-const fs::path kTool = fs::path(XMTF_BIN_DIR) / "xmtf-score";
-
-struct Result {
-  int exit_code;
-  std::string output;
-};
-
+using testing::q;
+using testing::Result;
 // stdout only (logs go to stderr) unless with_stderr.
-Result run(const std::string& command, bool with_stderr = false) {
-  std::string full = command + (with_stderr ? " 2>&1" : " 2>/dev/null");
-  FILE* pipe = ::popen(full.c_str(), "r");
-  std::string output;
-  char buffer[4096];
-  while (std::size_t n = std::fread(buffer, 1, sizeof buffer, pipe)) output.append(buffer, n);
-  int status = ::pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, output};
-}
-
-std::string q(const fs::path& p) { return "'" + p.string() + "'"; }
+Result run(const std::string& command, bool with_stderr = false) { return testing::run(command, with_stderr); }
+const fs::path kData = fs::path(XMTF_TEST_DATA_DIR) / "eval";
+const fs::path kModel = testing::kModel;
+const fs::path kTokenizer = testing::kTokenizer;
+const fs::path kTool = fs::path(XMTF_BIN_DIR) / "xmtf-score";
 
 class XmtfScoreTest : public ::testing::Test {
  protected:
